@@ -1,0 +1,67 @@
+package rollcall
+
+import (
+	"net/mail"
+	"regexp"
+	"strings"
+)
+
+// SplitList splits a comma/whitespace/newline separated list, dropping empty entries, as
+// Open edX's _split_input_list does for identifiers.
+func SplitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool {
+		return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' || r == '\v' || r == '\f'
+	})
+}
+
+// SplitCommaList splits a comma-separated list (courses, cohorts), trimming spaces and
+// dropping empty entries.
+func SplitCommaList(s string) []string {
+	parts := strings.Split(s, ",")
+	out := make([]string, 0, len(parts))
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Django's EmailValidator, simplified to what matters here: a dot-atom (or quoted) local part,
+// and a domain of dot-separated labels with a TLD of letters (or a literal IP in brackets).
+var (
+	emailUser   = regexp.MustCompile(`^[-!#$%&'*+/=?^_` + "`" + `{}|~0-9A-Za-z]+(\.[-!#$%&'*+/=?^_` + "`" + `{}|~0-9A-Za-z]+)*$`)
+	emailDomain = regexp.MustCompile(`^((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+)(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9]{1,59})$`)
+)
+
+// maxEmailLen is the longest address a mailbox can have (RFC 5321 path limit).
+const maxEmailLen = 254
+
+// ValidEmail reports whether s is a plausible email address (Django EmailValidator rules).
+func ValidEmail(s string) bool {
+	if len(s) == 0 || len(s) > maxEmailLen || strings.ContainsAny(s, " \t\r\n<>\"") {
+		return false
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 {
+		return false
+	}
+	user, domain := s[:at], s[at+1:]
+	if len(user) > 64 || !emailUser.MatchString(user) || !emailDomain.MatchString(domain) {
+		return false
+	}
+	// A last guard against inputs the regexps accept but a mail library would not.
+	_, err := mail.ParseAddress(s)
+	return err == nil
+}
+
+// NormalizeEmail is the form an email is keyed and compared by (case-insensitive).
+func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9_.@+-]{1,150}$`)
+
+// ValidUsername reports whether s is an acceptable username (Django's username rules).
+func ValidUsername(s string) bool { return usernamePattern.MatchString(s) }
+
+// NormalizeUsername is the form a username is keyed by (unique case-insensitively).
+func NormalizeUsername(s string) string { return strings.ToLower(s) }

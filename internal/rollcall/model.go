@@ -1,0 +1,218 @@
+package rollcall
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"slices"
+	"time"
+)
+
+// Course is a course that learners can be enrolled in.
+type Course struct {
+	ID                string    `json:"course_id"`
+	Title             string    `json:"title"`
+	Cohorts           []string  `json:"cohorts"`
+	Admins            []string  `json:"admins"`
+	InvitationTTLDays int       `json:"invitation_ttl_days"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+}
+
+// DefaultInvitationTTLDays applies when a course does not set its own.
+const DefaultInvitationTTLDays = 14
+
+// HasCohort reports whether name is one of the course's cohorts.
+func (c *Course) HasCohort(name string) bool { return slices.Contains(c.Cohorts, name) }
+
+// IsAdmin reports whether username administers the course (case-insensitive, as usernames are).
+func (c *Course) IsAdmin(username string) bool {
+	if username == "" {
+		return false
+	}
+	for _, a := range c.Admins {
+		if NormalizeUsername(a) == NormalizeUsername(username) {
+			return true
+		}
+	}
+	return false
+}
+
+// InvitationTTL is how long an invitation into this course stays open.
+func (c *Course) InvitationTTL() time.Duration {
+	days := c.InvitationTTLDays
+	if days <= 0 {
+		days = DefaultInvitationTTLDays
+	}
+	return time.Duration(days) * 24 * time.Hour
+}
+
+// User is a registered account.
+type User struct {
+	Username  string    `json:"username"`
+	Email     string    `json:"email"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Actor is who makes a request, from a verified token.
+type Actor struct {
+	Username string
+	Email    string
+	Staff    bool
+}
+
+// State is where an enrollment is in its life.
+type State string
+
+// The states of an enrollment (SPEC section 6). Redu's waiting/redu_invited/invited map to
+// invited, approved to active, rejected to declined.
+const (
+	StateInvited    State = "invited"
+	StateActive     State = "active"
+	StateDeclined   State = "declined"
+	StateExpired    State = "expired"
+	StateUnenrolled State = "unenrolled"
+)
+
+// ValidState reports whether s names a state.
+func ValidState(s string) bool {
+	switch State(s) {
+	case StateInvited, StateActive, StateDeclined, StateExpired, StateUnenrolled:
+		return true
+	}
+	return false
+}
+
+// MailKind names the mail an enrollment change owes; the names are the template suffixes.
+type MailKind string
+
+const (
+	MailEnrolled   MailKind = "enrolled"
+	MailInvited    MailKind = "invited"
+	MailUnenrolled MailKind = "unenrolled"
+)
+
+// Change is the audit record of one enrollment change; the item carries its latest change and
+// the audit function turns each into an entry.
+type Change struct {
+	By         string    `json:"by"`
+	At         time.Time `json:"at"`
+	Reason     string    `json:"reason,omitempty"`
+	Transition string    `json:"transition"`
+	Source     string    `json:"source"` // bulk_enroll, api, invitation, registration, expiry
+}
+
+// Enrollment is one person's relation to one course: an open invitation, an active
+// enrollment, or what is left after it ended. It is keyed by (course, email).
+type Enrollment struct {
+	ID         string
+	CourseID   string
+	Email      string // normalized
+	Username   string // empty while the person has no account
+	State      State
+	Role       string
+	Mode       string
+	AutoEnroll bool
+	Cohort     string // empty = none
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	ExpiresAt  time.Time // open invitations only
+
+	// TokenHash is base64url(SHA-256(token)) of the latest invitation (kept after it ends, so
+	// an old link answers 410); TokenNonce, only while it is open, lets holders of the signing
+	// secret re-derive the token to mail it (the token itself is never stored).
+	TokenHash  string
+	TokenNonce string
+
+	Version int64 // incremented on every write; 0 = not stored yet
+
+	// Seq is the enrollment's place in its course's creation order (1, 2, ...), assigned by
+	// the store when the enrollment is first written; course lists are ordered by it.
+	Seq int64
+
+	LastChange *Change
+	MailKind   MailKind // the latest mail owed, if MailSeq > 0
+	MailSeq    int64    // incremented whenever a change owes mail
+}
+
+// Registered reports whether the enrollment belongs to an account.
+func (e *Enrollment) Registered() bool { return e.Username != "" }
+
+// Open reports whether e is an invitation that can still be answered (it may be past expiry
+// if the expiry job has not run yet; see Service for that check).
+func (e *Enrollment) Open() bool { return e.State == StateInvited }
+
+// IsActive is the so2 is_active flag.
+func (e *Enrollment) IsActive() bool { return e.State == StateActive }
+
+// DefaultMode and DefaultRole are what enrollments get unless set.
+const (
+	DefaultMode = "audit"
+	DefaultRole = "student"
+)
+
+// Hash16 is the 96-bit base64url digest used in ids and keys.
+func Hash16(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
+}
+
+// PersonHash identifies the person behind an email.
+func PersonHash(email string) string { return Hash16(NormalizeEmail(email)) }
+
+// EnrollmentID is the stable, opaque id of (course, email): 32 base64url characters, the
+// person's hash then the course's, so that the store can find the item from the id alone.
+func EnrollmentID(courseID, email string) string {
+	return PersonHash(email) + Hash16(courseID)
+}
+
+// ValidEnrollmentID reports whether s has the shape of an enrollment id.
+func ValidEnrollmentID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Tokens: an invitation token is 256 bits, base64url (43 characters). It is derived as
+// HMAC-SHA256(secret, "invitation:" + id + ":" + nonce) with a fresh 128-bit random nonce, so
+// it is unpredictable without the secret, and the mailer (which has the secret) can put it in
+// the mail although only its SHA-256 is stored.
+
+// NewTokenNonce returns a fresh random nonce.
+func NewTokenNonce() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// InvitationToken derives the token of an invitation.
+func InvitationToken(secret []byte, id, nonce string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("invitation:" + id + ":" + nonce))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// TokenHash is what is stored and looked up for a token.
+func TokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// ValidTokenShape reports whether s could be a token (43 base64url characters); anything else
+// is answered 404 without a lookup.
+func ValidTokenShape(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil
+}

@@ -1,0 +1,679 @@
+package rollcall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Store is the persistence port of the domain. internal/dynamo implements it on DynamoDB.
+// Reads of enrollments are strongly consistent; "missing" is not an error for batch reads.
+type Store interface {
+	ListingStore    // listing.go
+	InvitationStore // invitations.go
+
+	GetCourse(ctx context.Context, id string) (*Course, error) // ErrNotFound
+	GetCourses(ctx context.Context, ids []string) (map[string]*Course, error)
+	PutCourse(ctx context.Context, c *Course) (created bool, err error)
+
+	// CreateUser stores a user, unique by username and by email (one transaction);
+	// *ConflictError when either is taken.
+	CreateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, username string) (*User, error) // ErrNotFound
+	GetUserByEmail(ctx context.Context, email string) (*User, error)
+	// ResolveIdentifiers finds the users behind bulk identifiers in batched reads: an identifier
+	// with '@' is looked up as an email, any other as a username. The map is keyed by identifier.
+	ResolveIdentifiers(ctx context.Context, identifiers []string) (map[string]*User, error)
+
+	GetEnrollment(ctx context.Context, id string) (*Enrollment, error) // ErrNotFound
+	GetEnrollments(ctx context.Context, ids []string) (map[string]*Enrollment, error)
+	// PersonEnrollments lists every enrollment and invitation of one email.
+	PersonEnrollments(ctx context.Context, email string) ([]*Enrollment, error)
+
+	// LockCourses takes the bulk-write lease of each course (in sorted order, waiting while
+	// another holder has it, up to wait) and returns the function that releases them.
+	// A course that stays busy gives ErrCourseBusy.
+	LockCourses(ctx context.Context, courses []string, owner string, ttl, wait time.Duration) (unlock func(context.Context), err error)
+	// PutEnrollments writes whole items in batches. Only a holder of the courses' leases may
+	// call it. It returns the ids whose write failed after retries.
+	PutEnrollments(ctx context.Context, es []*Enrollment) (failed map[string]error, err error)
+	// SaveEnrollment writes one enrollment if its course is not leased and the stored version
+	// is still prevVersion (0 = must not exist): ErrCourseBusy or ErrVersionChange otherwise.
+	SaveEnrollment(ctx context.Context, e *Enrollment, prevVersion int64) error
+}
+
+// ErrCourseBusy means another bulk enrollment holds the course.
+var ErrCourseBusy = errors.New("course is busy with another bulk enrollment")
+
+type requestKeyCtx struct{}
+
+// WithRequestKey marks ctx with the caller's idempotency key (scoped to caller and route).
+// A bulk request retried with the same key is the same logical request: it may take over the
+// course leases that its failed first attempt left behind.
+func WithRequestKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, requestKeyCtx{}, key)
+}
+
+func requestKey(ctx context.Context) string {
+	k, _ := ctx.Value(requestKeyCtx{}).(string)
+	return k
+}
+
+// Service applies the domain's rules through a Store.
+type Service struct {
+	Store       Store
+	Now         func() time.Time
+	TokenSecret []byte // derives invitation tokens (see InvitationToken)
+	// LeaseTTL bounds how long a crashed bulk request can hold a course; LeaseWait is how long
+	// a writer waits for a busy course before answering 503.
+	LeaseTTL  time.Duration
+	LeaseWait time.Duration
+	Log       *slog.Logger
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Clock is the service's current time (injected in tests).
+func (s *Service) Clock() time.Time { return s.now() }
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+func (s *Service) leaseTTL() time.Duration {
+	if s.LeaseTTL > 0 {
+		return s.LeaseTTL
+	}
+	return 60 * time.Second
+}
+
+func (s *Service) leaseWait() time.Duration {
+	if s.LeaseWait > 0 {
+		return s.LeaseWait
+	}
+	return 25 * time.Second // under API Gateway's 30 s
+}
+
+// unavailable wraps a store failure as the 503 the client sees.
+func unavailable(op string, err error) error {
+	var ue *UnavailableError
+	if errors.As(err, &ue) {
+		return err
+	}
+	if errors.Is(err, ErrCourseBusy) {
+		return &UnavailableError{Detail: "The course is busy with another bulk enrollment; retry shortly.", Err: err}
+	}
+	return &UnavailableError{Detail: "The enrollment store is unavailable; retry shortly.", Err: fmt.Errorf("%s: %w", op, err)}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk enroll
+
+// BulkEnroll runs a bulk enroll or unenroll (SPEC section 5).
+func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkResponse, error) {
+	// Permission comes first, as Open edX's IsStaff does: a caller who may not bulk enroll
+	// learns nothing about the body. Course admins may, for their own courses.
+	var courses map[string]*Course
+	if !actor.Staff {
+		ids, ok := ParseBulkCourses(f)
+		if !ok {
+			return nil, ErrForbidden
+		}
+		cs, err := s.Store.GetCourses(ctx, ids)
+		if err != nil {
+			return nil, unavailable("bulk enroll: read courses", err)
+		}
+		for _, id := range ids {
+			if c := cs[id]; c == nil || !c.IsAdmin(actor.Username) {
+				return nil, ErrForbidden
+			}
+		}
+		courses = cs
+	}
+	req, err := ParseBulkRequest(f)
+	if err != nil {
+		return nil, err
+	}
+	if req.Pairs() > MaxBulkPairs {
+		return nil, &TooLargeError{Detail: fmt.Sprintf("A request may carry at most %d identifier x course pairs; this one has %d.", MaxBulkPairs, req.Pairs())}
+	}
+	if courses == nil {
+		if courses, err = s.Store.GetCourses(ctx, req.Courses); err != nil {
+			return nil, unavailable("bulk enroll: read courses", err)
+		}
+	}
+	for _, id := range req.Courses {
+		if courses[id] == nil {
+			return nil, ErrNotFound
+		}
+	}
+	for i, id := range req.Courses {
+		if c := req.CohortFor(i); c != "" && !courses[id].HasCohort(c) {
+			return nil, NonFieldError(fmt.Sprintf("cohort %s not found in course %s.", c, id))
+		}
+	}
+
+	users, err := s.Store.ResolveIdentifiers(ctx, distinct(req.Identifiers))
+	if err != nil {
+		return nil, unavailable("bulk enroll: resolve identifiers", err)
+	}
+	plan := newBulkPlan(req, courses, users, actor, s.now())
+
+	// Optimistic pass: a consistent read of every before-state. A request that changes
+	// nothing (a repeat) ends here without a single write.
+	before, err := s.Store.GetEnrollments(ctx, plan.ids(req.Courses))
+	if err != nil {
+		return nil, unavailable("bulk enroll: read enrollments", err)
+	}
+	plan.run(before)
+	if len(plan.changed) == 0 {
+		return plan.response(), nil
+	}
+
+	// Something changes: take the leases of the courses that change, re-read their states
+	// under the lease (another writer may have run since), and decide again.
+	locked := plan.changedCourses()
+	owner := fmt.Sprintf("bulk-%d-%d", s.now().UnixNano(), rand.Int64())
+	if k := requestKey(ctx); k != "" {
+		owner = "idem:" + Hash16(k)
+	}
+	unlock, err := s.Store.LockCourses(ctx, locked, owner, s.leaseTTL(), s.leaseWait())
+	if err != nil {
+		return nil, unavailable("bulk enroll: lock courses", err)
+	}
+	writes, failed, err := s.writeUnderLease(ctx, req, courses, users, actor, locked, before, &plan)
+	unlock(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, err
+	}
+	for id, ferr := range failed {
+		s.log().ErrorContext(ctx, "bulk enroll: enrollment write failed", "enrollment_id", id, "error", ferr)
+	}
+	plan.markFailed(failed)
+
+	// An invitee may have registered while we worked: registration flips the open
+	// invitations it can see, and we flip the ones it could not (write, then check). This
+	// needs no lease: the read comes after our write, and each flip is a lease-checked,
+	// version-checked write of its own.
+	if err := s.registerLateSignups(ctx, writes, failed); err != nil {
+		return nil, unavailable("bulk enroll: check new accounts", err)
+	}
+	return plan.response(), nil
+}
+
+// writeUnderLease re-reads the before-states of the locked courses (another writer may have
+// run since the optimistic read), decides again and writes the changes. The caller holds the
+// courses' leases; this is the whole critical section, kept to two store round trips.
+func (s *Service) writeUnderLease(ctx context.Context, req *BulkRequest, courses map[string]*Course, users map[string]*User,
+	actor Actor, locked []string, before map[string]*Enrollment, plan **bulkPlan) ([]*Enrollment, map[string]error, error) {
+	ids := (*plan).ids(locked)
+	fresh, err := s.Store.GetEnrollments(ctx, ids)
+	if err != nil {
+		return nil, nil, unavailable("bulk enroll: re-read enrollments", err)
+	}
+	for _, id := range ids {
+		if e := fresh[id]; e != nil {
+			before[id] = e
+		} else {
+			delete(before, id)
+		}
+	}
+	p := newBulkPlan(req, courses, users, actor, s.now())
+	p.lockedOnly = toSet(locked)
+	p.run(before)
+	*plan = p
+	writes := p.writes()
+	for _, e := range writes {
+		s.sealInvitation(e)
+	}
+	failed, err := s.Store.PutEnrollments(ctx, writes)
+	if err != nil {
+		return nil, nil, unavailable("bulk enroll: write enrollments", err)
+	}
+	return writes, failed, nil
+}
+
+// sealInvitation sets the token hash of a new invitation.
+func (s *Service) sealInvitation(e *Enrollment) {
+	if e.State == StateInvited && e.TokenNonce != "" && e.TokenHash == "" {
+		e.TokenHash = TokenHash(InvitationToken(s.TokenSecret, e.ID, e.TokenNonce))
+	}
+}
+
+// InvitationURL is the link an invitation's mail and the create response carry.
+func (s *Service) InvitationToken(e *Enrollment) string {
+	return InvitationToken(s.TokenSecret, e.ID, e.TokenNonce)
+}
+
+// registerLateSignups converts invitations just written for emails that now have an account,
+// each with a lease-checked, version-checked write (a concurrent registration may be
+// converting the same invitation: one of them does it, the other finds nothing to do).
+func (s *Service) registerLateSignups(ctx context.Context, written []*Enrollment, failed map[string]error) error {
+	var emails []string
+	byEmail := map[string][]*Enrollment{}
+	for _, e := range written {
+		if e.State == StateInvited && e.Username == "" && failed[e.ID] == nil {
+			if byEmail[e.Email] == nil {
+				emails = append(emails, e.Email)
+			}
+			byEmail[e.Email] = append(byEmail[e.Email], e)
+		}
+	}
+	if len(emails) == 0 {
+		return nil
+	}
+	users, err := s.Store.ResolveIdentifiers(ctx, emails)
+	if err != nil {
+		return err
+	}
+	for email, u := range users {
+		for _, e := range byEmail[email] {
+			if err := s.registerOne(ctx, e.ID, u); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// registerOne applies Register to one enrollment of the user's email, if it is still an open
+// invitation when written (a lease-checked, version-checked write).
+func (s *Service) registerOne(ctx context.Context, id string, u *User) error {
+	_, err := s.saveWithRetry(ctx, id, func(cur *Enrollment) (*Enrollment, error) {
+		next, ok := Register(cur, u, Edit{Actor: u.Username, Source: SourceRegistration, Now: s.now()})
+		if !ok {
+			return nil, nil
+		}
+		return next, nil
+	})
+	return err
+}
+
+// bulkPlan computes a bulk request's results from before-states, in input order.
+type bulkPlan struct {
+	req        *BulkRequest
+	courses    map[string]*Course
+	users      map[string]*User
+	actor      Actor
+	now        time.Time
+	results    map[string][]BulkResult // by course
+	changed    map[string]*Enrollment  // by enrollment id
+	resultIDs  map[string][]string     // by course: the enrollment id of each result ("" = none)
+	lockedOnly map[string]bool         // when set, only these courses may change
+}
+
+func newBulkPlan(req *BulkRequest, courses map[string]*Course, users map[string]*User, actor Actor, now time.Time) *bulkPlan {
+	return &bulkPlan{req: req, courses: courses, users: users, actor: actor, now: now,
+		results: map[string][]BulkResult{}, changed: map[string]*Enrollment{}, resultIDs: map[string][]string{}}
+}
+
+// person resolves an identifier to (email, user); ok is false for an invalid identifier.
+func (p *bulkPlan) person(identifier string) (email string, user *User, ok bool) {
+	if u := p.users[identifier]; u != nil {
+		return u.Email, u, true
+	}
+	if ValidEmail(identifier) {
+		return NormalizeEmail(identifier), nil, true
+	}
+	return "", nil, false
+}
+
+// ids lists the enrollment ids the request touches in the given courses.
+func (p *bulkPlan) ids(courses []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range courses {
+		for _, ident := range p.req.Identifiers {
+			if email, _, ok := p.person(ident); ok {
+				id := EnrollmentID(c, email)
+				if !seen[id] {
+					seen[id] = true
+					out = append(out, id)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (p *bulkPlan) run(before map[string]*Enrollment) {
+	withCohort := p.req.Cohorts != nil
+	for i, courseID := range p.req.Courses {
+		state := map[string]*Enrollment{}
+		done := map[string]bool{}
+		results := make([]BulkResult, 0, len(p.req.Identifiers))
+		ids := make([]string, 0, len(p.req.Identifiers))
+		for _, ident := range p.req.Identifiers {
+			email, user, ok := p.person(ident)
+			if !ok {
+				results = append(results, BulkResult{Identifier: ident, InvalidIdentifier: true})
+				ids = append(ids, "")
+				continue
+			}
+			id := EnrollmentID(courseID, email)
+			cur, seen := state[id]
+			if !seen {
+				cur = before[id]
+			}
+			snap := SnapshotOf(cur, user != nil, p.now)
+			res := BulkResult{Identifier: ident, Before: snap, After: snap, WithCohort: withCohort}
+			if !done[id] {
+				done[id] = true
+				ed := Edit{Actor: p.actor.Username, Reason: p.req.Reason, Source: SourceBulk, Now: p.now,
+					EmailOwed: p.req.EmailStudents, AutoEnroll: p.req.AutoEnroll, Course: p.courses[courseID]}
+				if c := p.req.CohortFor(i); c != "" {
+					ed.Cohort, ed.SetCohort = c, true
+				}
+				var next *Enrollment
+				var changed bool
+				if p.req.Action == "enroll" {
+					next, changed = Enroll(cur, courseID, email, user, ed)
+				} else {
+					next, changed = Unenroll(cur, ed)
+				}
+				if changed && (p.lockedOnly == nil || p.lockedOnly[courseID]) {
+					state[id] = next
+					p.changed[id] = next
+					res.After = SnapshotOf(next, user != nil, p.now)
+				}
+			}
+			results = append(results, res)
+			ids = append(ids, id)
+		}
+		p.results[courseID] = results
+		p.resultIDs[courseID] = ids
+	}
+}
+
+// changedCourses lists, sorted, the courses with at least one change.
+func (p *bulkPlan) changedCourses() []string {
+	set := map[string]bool{}
+	for _, e := range p.changed {
+		set[e.CourseID] = true
+	}
+	out := make([]string, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (p *bulkPlan) writes() []*Enrollment {
+	out := make([]*Enrollment, 0, len(p.changed))
+	for _, e := range p.changed {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// markFailed reports the occurrences whose write failed as {"identifier", "error": true}.
+func (p *bulkPlan) markFailed(failed map[string]error) {
+	if len(failed) == 0 {
+		return
+	}
+	for course, ids := range p.resultIDs {
+		for i, id := range ids {
+			if id != "" && failed[id] != nil {
+				r := &p.results[course][i]
+				*r = BulkResult{Identifier: r.Identifier, Error: true}
+			}
+		}
+	}
+}
+
+func (p *bulkPlan) response() *BulkResponse {
+	out := &BulkResponse{Action: p.req.Action, AutoEnroll: p.req.AutoEnroll, EmailStudents: p.req.EmailStudents,
+		Courses: make(map[string]*CourseResults, len(p.req.Courses))}
+	for _, c := range p.req.Courses {
+		out.Courses[c] = &CourseResults{Action: p.req.Action, AutoEnroll: p.req.AutoEnroll, Results: p.results[c]}
+	}
+	return out
+}
+
+func distinct(xs []string) []string { return dedupe(xs) }
+
+func toSet(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single-enrollment writes (everything but bulk): optimistic, retried on a version change or a
+// busy course.
+
+// saveWithRetry re-reads and re-applies edit until the write lands, the edit declines
+// (returns nil), or the course stays busy past LeaseWait.
+func (s *Service) saveWithRetry(ctx context.Context, id string, edit func(cur *Enrollment) (*Enrollment, error)) (*Enrollment, error) {
+	deadline := time.Now().Add(s.leaseWait())
+	backoff := 20 * time.Millisecond
+	for {
+		cur, err := s.Store.GetEnrollment(ctx, id)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, unavailable("read enrollment", err)
+		}
+		if errors.Is(err, ErrNotFound) {
+			cur = nil
+		}
+		next, err := edit(cur)
+		if err != nil || next == nil || next == cur {
+			return next, err
+		}
+		s.sealInvitation(next)
+		var prev int64
+		if cur != nil {
+			prev = cur.Version
+		}
+		err = s.Store.SaveEnrollment(ctx, next, prev)
+		if err == nil {
+			return next, nil
+		}
+		if !errors.Is(err, ErrVersionChange) && !errors.Is(err, ErrCourseBusy) {
+			return nil, unavailable("save enrollment", err)
+		}
+		if time.Now().After(deadline) {
+			return nil, unavailable("save enrollment", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, unavailable("save enrollment", ctx.Err())
+		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff)))):
+		}
+		backoff = min(backoff*2, 500*time.Millisecond)
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Courses
+
+// CourseInput is the body of PUT /api/courses/{course_id}.
+type CourseInput struct {
+	Title             *string  `json:"title"`
+	Cohorts           []string `json:"cohorts"`
+	Admins            []string `json:"admins"`
+	InvitationTTLDays *int     `json:"invitation_ttl_days"`
+}
+
+// PutCourse creates or replaces a course (staff only).
+func (s *Service) PutCourse(ctx context.Context, actor Actor, id string, in CourseInput) (*Course, bool, error) {
+	if !actor.Staff {
+		return nil, false, ErrForbidden
+	}
+	v := &ValidationError{}
+	if !ValidCourseKey(id) {
+		v.Add("course_id", "Course key not valid: "+id)
+	}
+	c := &Course{ID: id, InvitationTTLDays: DefaultInvitationTTLDays, Cohorts: []string{}, Admins: []string{}}
+	switch {
+	case in.Title == nil:
+		v.Add("title", "This field is required.")
+	case strings.TrimSpace(*in.Title) == "":
+		v.Add("title", "This field may not be blank.")
+	case len(*in.Title) > 255:
+		v.Add("title", "Ensure this field has no more than 255 characters.")
+	default:
+		c.Title = strings.TrimSpace(*in.Title)
+	}
+	for _, name := range in.Cohorts {
+		name = strings.TrimSpace(name)
+		if name == "" || len(name) > 255 || strings.Contains(name, ",") {
+			v.Add("cohorts", fmt.Sprintf("Not a valid cohort name: %q.", name))
+			break
+		}
+		if !slices.Contains(c.Cohorts, name) {
+			c.Cohorts = append(c.Cohorts, name)
+		}
+	}
+	for _, a := range in.Admins {
+		if !ValidUsername(a) {
+			v.Add("admins", fmt.Sprintf("Not a valid username: %q.", a))
+			break
+		}
+		c.Admins = append(c.Admins, a)
+	}
+	if in.InvitationTTLDays != nil {
+		if d := *in.InvitationTTLDays; d < 1 || d > 365 {
+			v.Add("invitation_ttl_days", "Ensure this value is between 1 and 365.")
+		} else {
+			c.InvitationTTLDays = d
+		}
+	}
+	if err := v.OrNil(); err != nil {
+		return nil, false, err
+	}
+	now := s.now()
+	c.CreatedAt, c.UpdatedAt = now, now
+	if old, err := s.Store.GetCourse(ctx, id); err == nil {
+		c.CreatedAt = old.CreatedAt
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, false, unavailable("put course", err)
+	}
+	created, err := s.Store.PutCourse(ctx, c)
+	if err != nil {
+		return nil, false, unavailable("put course", err)
+	}
+	return c, created, nil
+}
+
+// GetCourse returns a course to staff or one of its admins.
+func (s *Service) GetCourse(ctx context.Context, actor Actor, id string) (*Course, error) {
+	if !ValidCourseKey(id) {
+		return nil, ErrNotFound
+	}
+	c, err := s.Store.GetCourse(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable("get course", err)
+	}
+	if !actor.Staff && !c.IsAdmin(actor.Username) {
+		return nil, ErrForbidden
+	}
+	return c, nil
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+// UserInput is the body of POST /api/users.
+type UserInput struct {
+	Username *string `json:"username"`
+	Email    *string `json:"email"`
+}
+
+// CreateUser registers an account (staff; the identity system's sign-up hook) and converts the
+// email's open invitations (SPEC section 4).
+func (s *Service) CreateUser(ctx context.Context, actor Actor, in UserInput) (*User, error) {
+	if !actor.Staff {
+		return nil, ErrForbidden
+	}
+	v := &ValidationError{}
+	u := &User{CreatedAt: s.now()}
+	switch {
+	case in.Username == nil:
+		v.Add("username", "This field is required.")
+	case !ValidUsername(*in.Username):
+		v.Add("username", "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.")
+	default:
+		u.Username = *in.Username
+	}
+	switch {
+	case in.Email == nil:
+		v.Add("email", "This field is required.")
+	case !ValidEmail(strings.TrimSpace(*in.Email)):
+		v.Add("email", "Enter a valid email address.")
+	default:
+		u.Email = NormalizeEmail(*in.Email)
+	}
+	if err := v.OrNil(); err != nil {
+		return nil, err
+	}
+	if err := s.Register(ctx, u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// Register stores a new user and converts the open invitations of its email. Used by the
+// users API and by accepting an invitation without an account.
+func (s *Service) Register(ctx context.Context, u *User) error {
+	if err := s.Store.CreateUser(ctx, u); err != nil {
+		var ce *ConflictError
+		if errors.As(err, &ce) {
+			return err
+		}
+		return unavailable("create user", err)
+	}
+	return s.convertInvitations(ctx, u)
+}
+
+// convertInvitations applies Register to each open invitation of the user's email.
+func (s *Service) convertInvitations(ctx context.Context, u *User) error {
+	es, err := s.Store.PersonEnrollments(ctx, u.Email)
+	if err != nil {
+		return unavailable("list invitations", err)
+	}
+	for _, e := range es {
+		if e.State != StateInvited {
+			continue
+		}
+		if err := s.registerOne(ctx, e.ID, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetUser returns a user to staff or to the user.
+func (s *Service) GetUser(ctx context.Context, actor Actor, username string) (*User, error) {
+	if !actor.Staff && NormalizeUsername(actor.Username) != NormalizeUsername(username) {
+		return nil, ErrForbidden
+	}
+	u, err := s.Store.GetUser(ctx, username)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable("get user", err)
+	}
+	return u, nil
+}

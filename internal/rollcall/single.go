@@ -1,0 +1,100 @@
+package rollcall
+
+import (
+	"context"
+	"errors"
+	"strings"
+)
+
+// CreateInvitation is the Redu-style POST /api/courses/{course_id}/enrollments: one
+// invitation for email, mailed with its link. It returns the enrollment and its token (the
+// only time the token is shown). An open invitation is issued again with a new token; an
+// active enrollment is a 409.
+func (s *Service) CreateInvitation(ctx context.Context, actor Actor, courseID, email string) (*Enrollment, string, error) {
+	course, err := s.courseFor(ctx, actor, courseID)
+	if err != nil {
+		return nil, "", err
+	}
+	email = strings.TrimSpace(email)
+	switch {
+	case email == "":
+		return nil, "", FieldError("email", "This field is required.")
+	case !ValidEmail(email):
+		return nil, "", FieldError("email", "Enter a valid email address.")
+	}
+	email = NormalizeEmail(email)
+	user, err := s.Store.GetUserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, "", unavailable("create invitation", err)
+	}
+	id := EnrollmentID(courseID, email)
+	next, err := s.saveWithRetry(ctx, id, func(cur *Enrollment) (*Enrollment, error) {
+		if cur.Effective(s.now()) == StateActive {
+			return nil, &ConflictError{Detail: "This email is already enrolled in the course."}
+		}
+		next := cloneOrNew(cur, courseID, email, s.now())
+		if user != nil {
+			next.Username = user.Username
+		}
+		from := UnenrolledToAllowed
+		if cur.Effective(s.now()) == StateInvited {
+			from = AllowedToAllowed
+		}
+		ed := Edit{Actor: actor.Username, Source: SourceAPI, Now: s.now(), Course: course, AutoEnroll: cur != nil && cur.AutoEnroll}
+		next.invite(ed)
+		next.record(ed, from, MailInvited)
+		return next, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return next, s.InvitationToken(next), nil
+}
+
+// DeleteEnrollment is DELETE /api/enrollments/{id}: an active enrollment is unenrolled, an
+// open invitation revoked; anything else is left as it is.
+func (s *Service) DeleteEnrollment(ctx context.Context, actor Actor, id string) (*Enrollment, error) {
+	e, err := s.Store.GetEnrollment(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable("delete enrollment", err)
+	}
+	if _, err := s.courseFor(ctx, actor, e.CourseID); err != nil {
+		return nil, err
+	}
+	next, err := s.saveWithRetry(ctx, id, func(cur *Enrollment) (*Enrollment, error) {
+		if cur == nil {
+			return nil, ErrNotFound
+		}
+		next, ok := Unenroll(cur, Edit{Actor: actor.Username, Source: SourceAPI, Now: s.now()})
+		if !ok {
+			return cur, nil
+		}
+		return next, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// courseFor loads a course the actor may manage: staff, or one of its admins.
+// Unknown course: 404; not permitted: 403.
+func (s *Service) courseFor(ctx context.Context, actor Actor, courseID string) (*Course, error) {
+	if !ValidCourseKey(courseID) {
+		return nil, ErrNotFound
+	}
+	c, err := s.Store.GetCourse(ctx, courseID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable("get course", err)
+	}
+	if !actor.Staff && !c.IsAdmin(actor.Username) {
+		return nil, ErrForbidden
+	}
+	return c, nil
+}
