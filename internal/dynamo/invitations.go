@@ -1,0 +1,222 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/rollcall/rollcall/internal/rollcall"
+)
+
+// FindByTokenHash finds an invitation by the SHA-256 of its token: GSI3 (keys only, eventually
+// consistent) gives the item's key, a consistent GetItem the item, whose token_hash must still
+// be tokenHash (a re-issued invitation has moved on to another token).
+func (s *Store) FindByTokenHash(ctx context.Context, tokenHash string) (*rollcall.Enrollment, error) {
+	out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 &s.Table,
+		IndexName:                 aws.String(IndexToken),
+		KeyConditionExpression:    aws.String("GSI3PK = :t"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(TokenIndexPK(tokenHash))},
+		Limit:                     aws.Int32(2),
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find invitation: %w", err)
+	}
+	s.Metrics.read(ccOf(out.ConsumedCapacity)...)
+	for _, k := range out.Items {
+		it, err := s.get(ctx, getS(k, "PK"), getS(k, "SK"))
+		if err != nil {
+			return nil, fmt.Errorf("find invitation: %w", err)
+		}
+		if it != nil && IsEnrollment(it) && getS(it, "token_hash") == tokenHash {
+			return DecodeEnrollment(it), nil
+		}
+	}
+	return nil, rollcall.ErrNotFound
+}
+
+// ExpiredInvitationsPageSize is how many index entries one Query of ExpiredInvitations reads.
+const ExpiredInvitationsPageSize = 100
+
+// ExpiredInvitations pages through the X# shards of GSI2 (open invitations by expiry) for
+// entries due at or before `before`, querying up to Parallel shards at once. Each shard's pages
+// go to fn in order; fn may be called from several goroutines at once.
+func (s *Store) ExpiredInvitations(ctx context.Context, before time.Time, fn func([]*rollcall.Enrollment) bool) error {
+	// GSI2SK is <expires>#<id>; '$' sorts just after '#', so the bound includes expires == before.
+	bound := FormatTime(before) + "$"
+	var stop atomic.Bool
+	err := s.forChunks(ctx, Shards, 1, func(ctx context.Context, shard, _ int) error {
+		in := &dynamodb.QueryInput{
+			TableName:              &s.Table,
+			IndexName:              aws.String(IndexTime),
+			KeyConditionExpression: aws.String("GSI2PK = :pk AND GSI2SK < :t"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk": str(ExpiryIndexPK(shard)), ":t": str(bound)},
+			Limit:                  aws.Int32(ExpiredInvitationsPageSize),
+			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		}
+		for !stop.Load() {
+			out, err := s.DB.Query(ctx, in)
+			if err != nil {
+				return fmt.Errorf("expired invitations (shard %d): %w", shard, err)
+			}
+			s.Metrics.read(ccOf(out.ConsumedCapacity)...)
+			if len(out.Items) > 0 {
+				page := make([]*rollcall.Enrollment, 0, len(out.Items))
+				for _, it := range out.Items {
+					page = append(page, DecodeEnrollment(it))
+				}
+				if !fn(page) {
+					stop.Store(true)
+					return nil
+				}
+			}
+			if len(out.LastEvaluatedKey) == 0 {
+				return nil
+			}
+			in.ExclusiveStartKey = out.LastEvaluatedKey
+		}
+		return nil
+	})
+	return err
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit entries: PK=P#<eh> SK=A#<ch>#<at>#<ver>, written from the stream.
+
+func encodeAudit(a *rollcall.AuditEntry) item {
+	pk, _ := EnrollmentKey(a.EnrollmentID)
+	it := key(pk, AuditSK(a.EnrollmentID, a.At, a.Version))
+	it["id"] = str(a.EnrollmentID)
+	it["course_id"] = str(a.CourseID)
+	it["email"] = str(a.Email)
+	it["by"] = str(a.By)
+	it["at"] = str(FormatTime(a.At))
+	it["transition"] = str(a.Transition)
+	it["source"] = str(a.Source)
+	it["state_after"] = str(string(a.StateAfter))
+	it["ver"] = num(a.Version)
+	if a.Reason != "" {
+		it["reason"] = str(a.Reason)
+	}
+	if a.StateBefore != "" {
+		it["state_before"] = str(string(a.StateBefore))
+	}
+	return it
+}
+
+func decodeAudit(it item) *rollcall.AuditEntry {
+	return &rollcall.AuditEntry{
+		EnrollmentID: getS(it, "id"), CourseID: getS(it, "course_id"), Email: getS(it, "email"),
+		By: getS(it, "by"), At: getTime(it, "at"), Reason: getS(it, "reason"), Transition: getS(it, "transition"),
+		Source: getS(it, "source"), StateBefore: rollcall.State(getS(it, "state_before")),
+		StateAfter: rollcall.State(getS(it, "state_after")), Version: getN(it, "ver"),
+	}
+}
+
+// AuditEntries lists an enrollment's audit trail, oldest first (one Query of its partition).
+func (s *Store) AuditEntries(ctx context.Context, id string) ([]*rollcall.AuditEntry, error) {
+	if !rollcall.ValidEnrollmentID(id) {
+		return nil, rollcall.ErrNotFound
+	}
+	pk, _ := EnrollmentKey(id)
+	var out []*rollcall.AuditEntry
+	err := s.queryAll(ctx, &dynamodb.QueryInput{
+		TableName:              &s.Table,
+		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :a)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(pk), ":a": str(AuditPrefix(id))},
+	}, func(it item) bool {
+		out = append(out, decodeAudit(it))
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit entries: %w", err)
+	}
+	return out, nil
+}
+
+// WriteAuditEntries stores entries with BatchWriteItem (25 a call, several calls at once).
+// The key is (enrollment, time, version), so writing an entry again (a re-delivered stream
+// record) rewrites the same item. It returns the entries that could not be written, by index
+// into entries, with the reason; err is set when nothing could be attempted.
+func (s *Store) WriteAuditEntries(ctx context.Context, entries []*rollcall.AuditEntry) (map[int]error, error) {
+	items := make([]item, len(entries))
+	for i, a := range entries {
+		items[i] = encodeAudit(a)
+	}
+	return s.batchPut(ctx, items)
+}
+
+// batchPut writes items with BatchWriteItem and reports, by index, the ones that failed
+// (a failing call fails its chunk; unprocessed items are retried with backoff first).
+func (s *Store) batchPut(ctx context.Context, items []item) (map[int]error, error) {
+	const chunk = 25
+	var (
+		mu     sync.Mutex
+		failed = map[int]error{}
+	)
+	index := make(map[string]int, len(items))
+	for i, it := range items {
+		index[describe(it)] = i
+	}
+	fail := func(reqs []types.WriteRequest, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range reqs {
+			failed[index[describe(r.PutRequest.Item)]] = err
+		}
+	}
+	// Failures are per chunk, so that one failing call does not cancel the others.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, s.parallel())
+	for lo := 0; lo < len(items); lo += chunk {
+		hi := min(lo+chunk, len(items))
+		reqs := make([]types.WriteRequest, 0, hi-lo)
+		for _, it := range items[lo:hi] {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			for attempt := 0; len(reqs) > 0; attempt++ {
+				if attempt > 0 {
+					if err := backoff(ctx, attempt); err != nil {
+						fail(reqs, err)
+						return
+					}
+				}
+				out, err := s.DB.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+					RequestItems:           map[string][]types.WriteRequest{s.Table: reqs},
+					ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes,
+				})
+				if err != nil {
+					fail(reqs, fmt.Errorf("batch write: %w", err))
+					return
+				}
+				s.Metrics.write(out.ConsumedCapacity...)
+				reqs = out.UnprocessedItems[s.Table]
+				if attempt >= 8 && len(reqs) > 0 {
+					fail(reqs, fmt.Errorf("batch write: unprocessed after retries"))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(failed) == len(items) && len(items) > 0 {
+		for _, err := range failed {
+			return failed, err
+		}
+	}
+	return failed, nil
+}

@@ -1,0 +1,151 @@
+// Package dynamo implements rollcall.Store on one DynamoDB table (single-table design).
+//
+// Items (docs/data-model.md has the access patterns each key serves):
+//
+//	enrollment   PK=P#<eh>          SK=E#<ch>   id course_id email username state role mode
+//	             auto_enroll cohort created_at updated_at expires_at token_hash token_nonce ver
+//	             chg_by chg_at chg_reason chg_tr chg_src mail_kind mail_seq
+//	             seq GSI1PK=C#<course>#<block shard> GSI1SK=<seq>              (every enrollment)
+//	             GSI2PK=R#<shard> GSI2SK=<created>#<id>   (registered, active or unenrolled)
+//	             GSI2PK=X#<shard> GSI2SK=<expires>#<id>   (open invitations)
+//	             GSI3PK=T#<token_hash>             (the latest invitation's token, kept after use)
+//	user         PK=U#<lower(username)> SK=USER      username email created_at
+//	user/email   PK=P#<eh>          SK=USER          username email created_at
+//	course       PK=COURSE#<id>     SK=COURSE        title cohorts admins invitation_ttl_days ...
+//	lease        PK=LEASE#<course>  SK=LEASE         owner until ttl
+//	audit entry  PK=P#<eh>          SK=A#<ch>#<at>#<ver>   by reason transition source ...
+//	mail sent    PK=P#<eh>          SK=M#<ch>#<seq>        ttl
+//	idempotency  PK=IDEM#<actor>#<key> SK=IDEM          body_hash status body ttl
+//
+// eh and ch are the two halves of the enrollment id (rollcall.EnrollmentID): 96-bit hashes of
+// the email and the course id. <shard> spreads the registered enrollments and the open
+// invitations over Shards partition keys (by a hash of the id).
+//
+// A course's enrollments are numbered in creation order (seq, from the enr_seq counter on the
+// course item, reserved a range per bulk request) and cut into blocks of BlockSize: block b
+// lives in shard b mod Shards. A bulk of 10,000 learners spans 20 blocks, so its writes spread
+// over all 16 keys, yet a page of 100 consecutive enrollments lies in one or two blocks: one
+// or two Queries instead of one per shard.
+package dynamo
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rollcall/rollcall/internal/rollcall"
+)
+
+// Shards is how many partition keys a hot key (a course, the recent list, the expiry list) is
+// spread over. At 1,000 writes a second per key this carries 16,000 enrollments a second.
+const Shards = 16
+
+// BlockSize is how many consecutive enrollments of a course share a GSI1 partition key.
+const BlockSize = 512
+
+// Index names, as template.yaml declares them.
+const (
+	IndexCourse = "GSI1"
+	IndexTime   = "GSI2"
+	IndexToken  = "GSI3"
+)
+
+// Key prefixes.
+const (
+	pfxPerson     = "P#"
+	pfxEnrollment = "E#"
+	pfxUser       = "U#"
+	pfxCourse     = "COURSE#"
+	pfxLease      = "LEASE#"
+	pfxAudit      = "A#"
+	pfxMailSent   = "M#"
+	pfxIdem       = "IDEM#"
+	pfxCourseIdx  = "C#"
+	pfxRecent     = "R#"
+	pfxExpiry     = "X#"
+	pfxToken      = "T#"
+	skUser        = "USER"
+	skCourse      = "COURSE"
+	skLease       = "LEASE"
+	skIdem        = "IDEM"
+)
+
+// TimeLayout is the fixed-width UTC layout of times in sort keys and attributes, so that
+// string order is time order.
+const TimeLayout = "2006-01-02T15:04:05.000000Z"
+
+// FormatTime renders t in TimeLayout.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// ParseTime reads a TimeLayout (or any RFC 3339) time.
+func ParseTime(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }
+
+const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// ShardOf is the shard of an enrollment id: its first character (a uniform base64 digit of
+// the email hash) mod Shards.
+func ShardOf(id string) int {
+	if id == "" {
+		return 0
+	}
+	return strings.IndexByte(b64, id[0]) % Shards
+}
+
+// EnrollmentKey is the primary key of an enrollment.
+func EnrollmentKey(id string) (pk, sk string) {
+	return pfxPerson + id[:16], pfxEnrollment + id[16:]
+}
+
+// PersonPK is the partition of everything about one email.
+func PersonPK(email string) string { return pfxPerson + rollcall.PersonHash(email) }
+
+// UserPK is the username-uniqueness item's partition.
+func UserPK(username string) string { return pfxUser + rollcall.NormalizeUsername(username) }
+
+// CoursePK is a course's partition.
+func CoursePK(id string) string { return pfxCourse + id }
+
+// LeasePK is the partition of a course's bulk-write lease.
+func LeasePK(courseID string) string { return pfxLease + courseID }
+
+// CourseBlock is the block of a course enrollment's seq, and CourseShard the shard it lives in.
+func CourseBlock(seq int64) int64 { return seq / BlockSize }
+
+// CourseShard is the GSI1 shard of a block.
+func CourseShard(block int64) int { return int(block % Shards) }
+
+// SeqSK is the GSI1 sort key of a seq: zero-padded, so string order is number order.
+func SeqSK(seq int64) string { return fmt.Sprintf("%012d", seq) }
+
+// CourseIndexPK is one shard of a course in GSI1.
+func CourseIndexPK(courseID string, shard int) string {
+	return fmt.Sprintf("%s%s#%02d", pfxCourseIdx, courseID, shard)
+}
+
+// RecentIndexPK is one shard of registered enrollments by creation time in GSI2.
+func RecentIndexPK(shard int) string { return fmt.Sprintf("%s%02d", pfxRecent, shard) }
+
+// ExpiryIndexPK is one shard of open invitations by expiry in GSI2.
+func ExpiryIndexPK(shard int) string { return fmt.Sprintf("%s%02d", pfxExpiry, shard) }
+
+// TokenIndexPK finds an open invitation by its token hash in GSI3.
+func TokenIndexPK(tokenHash string) string { return pfxToken + tokenHash }
+
+// TimeSK is an index sort key: a time then the id, so ties order by id.
+func TimeSK(t time.Time, id string) string { return FormatTime(t) + "#" + id }
+
+// AuditSK orders an enrollment's audit entries by time (and version, for equal times).
+func AuditSK(id string, at time.Time, version int64) string {
+	return fmt.Sprintf("%s%s#%s#%012d", pfxAudit, id[16:], FormatTime(at), version)
+}
+
+// AuditPrefix is the SK prefix of one enrollment's audit entries.
+func AuditPrefix(id string) string { return pfxAudit + id[16:] + "#" }
+
+// MailSentSK marks the mail numbered seq of an enrollment as sent.
+func MailSentSK(id string, seq int64) string {
+	return fmt.Sprintf("%s%s#%012d", pfxMailSent, id[16:], seq)
+}
+
+// IdempotencyPK is the record of one Idempotency-Key of one caller.
+func IdempotencyPK(actor, key string) string { return pfxIdem + actor + "#" + key }
