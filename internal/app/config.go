@@ -1,0 +1,98 @@
+// Package app wires rollcall's functions: it reads configuration from the environment, builds
+// the AWS clients, the store, the domain service and the handlers, and returns each function's
+// Lambda handler by its logical id in template.yaml. functions/*/main.go and the local stack
+// (infra/local) both start handlers through it, so a request takes the same path locally as
+// in AWS.
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Config is everything a function needs from its environment.
+type Config struct {
+	Stage     string // "local" enables HS256 tokens and local endpoints
+	TableName string
+	Region    string
+
+	// Local endpoints (empty in AWS).
+	DynamoDBEndpoint string
+	SESEndpoint      string
+
+	JWTSecret   string // HS256, only when Stage == "local"
+	JWKSURL     string
+	JWTIssuer   string
+	JWTAudience string
+
+	SigningSecret      string // cursors and invitation-token derivation
+	PublicBaseURL      string // links in mail and in invitation_url
+	MailFrom           string
+	MailTemplatePrefix string // "rollcall-<stage>-"
+	MailSendRate       float64
+
+	// Now is the clock; tests inject one. Nil means time.Now.
+	Now func() time.Time
+	// Logger; nil means JSON to stderr.
+	Logger *slog.Logger
+}
+
+// DefaultLocalJWTSecret is the HS256 secret of the local stage unless JWT_SECRET is set.
+const DefaultLocalJWTSecret = "local-dev-secret"
+
+// ConfigFromEnv reads the configuration a Lambda gets from template.yaml (or the local stack).
+func ConfigFromEnv() (Config, error) {
+	c := Config{
+		Stage:            getenv("STAGE", "prod"),
+		TableName:        os.Getenv("TABLE_NAME"),
+		Region:           getenv("AWS_REGION", "us-east-1"),
+		DynamoDBEndpoint: os.Getenv("DYNAMODB_ENDPOINT"),
+		SESEndpoint:      os.Getenv("SES_ENDPOINT"),
+		JWKSURL:          os.Getenv("JWT_JWKS_URL"),
+		JWTIssuer:        os.Getenv("JWT_ISSUER"),
+		JWTAudience:      os.Getenv("JWT_AUDIENCE"),
+		SigningSecret:    os.Getenv("SIGNING_SECRET"),
+		PublicBaseURL:    os.Getenv("PUBLIC_BASE_URL"),
+		MailFrom:         getenv("MAIL_FROM", "no-reply@rollcall.local"),
+		MailSendRate:     10,
+	}
+	c.MailTemplatePrefix = getenv("MAIL_TEMPLATE_PREFIX", "rollcall-"+c.Stage+"-")
+	if c.Stage == "local" {
+		c.JWTSecret = getenv("JWT_SECRET", DefaultLocalJWTSecret)
+		if c.SigningSecret == "" {
+			c.SigningSecret = "local-signing-secret-not-for-production"
+		}
+	}
+	if v := os.Getenv("MAIL_SEND_RATE"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r <= 0 {
+			return c, fmt.Errorf("MAIL_SEND_RATE %q: want a positive number", v)
+		}
+		c.MailSendRate = r
+	}
+	return c, c.Validate()
+}
+
+// Validate checks that the configuration can run.
+func (c Config) Validate() error {
+	if c.TableName == "" {
+		return fmt.Errorf("config: TABLE_NAME is required")
+	}
+	if len(c.SigningSecret) < 16 {
+		return fmt.Errorf("config: SIGNING_SECRET must be at least 16 characters")
+	}
+	if c.Stage != "local" && (c.JWKSURL == "" || c.JWTIssuer == "" || c.JWTAudience == "") {
+		return fmt.Errorf("config: JWT_JWKS_URL, JWT_ISSUER and JWT_AUDIENCE are required outside the local stage")
+	}
+	return nil
+}
+
+func getenv(k, def string) string {
+	if v, ok := os.LookupEnv(k); ok && v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,38 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/rollcall/rollcall/internal/rollcall"
+)
+
+// ExpireMargin is the time the expiry function keeps free before its deadline: it starts no
+// new write later, and the next scheduled run carries on.
+const ExpireMargin = 10 * time.Second
+
+// ExpireHandler is the ExpireInvitationsFunction: a scheduled event in, the run's counts out.
+func (d *Deps) ExpireHandler() func(ctx context.Context, ev json.RawMessage) (rollcall.ExpireResult, error) {
+	return func(ctx context.Context, _ json.RawMessage) (rollcall.ExpireResult, error) {
+		var deadline time.Time
+		if dl, ok := ctx.Deadline(); ok {
+			deadline = dl.Add(-ExpireMargin)
+			if until := time.Until(dl); until < 2*ExpireMargin {
+				// A short timeout (tests, a local run): keep a proportional margin instead.
+				deadline = dl.Add(-until / 4)
+			}
+		}
+		return d.Service.ExpireDue(ctx, d.Service.Clock(), deadline)
+	}
+}
+
+func init() {
+	registry["ExpireInvitationsFunction"] = func(ctx context.Context, c Config) (any, error) {
+		d, err := Build(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		return d.ExpireHandler(), nil
+	}
+}

@@ -1,0 +1,304 @@
+package app_test
+
+// Faults and concurrency against real DynamoDB Local: a store outage in the middle of a bulk
+// request, and twenty concurrent bulk requests that must end in a state some serial order of
+// them explains.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rollcall/rollcall/internal/dynamo"
+	"github.com/rollcall/rollcall/internal/localstack"
+	"github.com/rollcall/rollcall/internal/rollcall"
+	"github.com/rollcall/rollcall/internal/samtemplate"
+	"github.com/rollcall/rollcall/internal/testenv"
+)
+
+// ownDynamoDB starts a DynamoDB Local of this test's own, persisted on disk, so that the test
+// can stop and restart it; it returns the endpoint and a restart function.
+func ownDynamoDB(t *testing.T) (endpoint string, stop func(), restart func()) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs its own DynamoDB Local")
+	}
+	dir := t.TempDir()
+	port, err := localstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := localstack.DynamoDBOptions{Port: port, DataDir: dir}
+	svc, err := localstack.StartDynamoDBLocal(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if svc != nil {
+			svc.Stop()
+		}
+	})
+	stop = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		svc.Stop()
+		svc = nil
+	}
+	restart = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		s, err := localstack.StartDynamoDBLocal(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc = s
+	}
+	return svc.Endpoint, stop, restart
+}
+
+func TestStoreOutageMidRequestThenRetry(t *testing.T) {
+	endpoint, stop, restart := ownDynamoDB(t)
+	tpl, err := samtemplate.LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := localstack.EnsureTable(context.Background(), localstack.NewDynamoDBClient(endpoint), tpl, "rollcall-faults"); err != nil {
+		t.Fatal(err)
+	}
+	services := testenv.Start(t)
+	f := &fixture{env: newEnvOn(t, endpoint, services.SESEndpoint, "rollcall-faults", "BulkEnrollFunction", "AdminFunction")}
+	f.staff = token(t, "Bob", true)
+	mustStatus(t, f.do("PUT", "/api/courses/"+courseKey, f.staff, map[string]any{"title": "Demo"}, ""), http.StatusCreated)
+
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("outage%04d@example.com", i)
+	}
+	body, _ := json.Marshal(map[string]any{"identifiers": ids, "action": "enroll", "email_students": true, "courses": courseKey})
+	send := func() response {
+		req := httptest.NewRequest("POST", bulkPaths[0], bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+f.staff)
+		req.Header.Set("Idempotency-Key", "outage-1")
+		rec := httptest.NewRecorder()
+		f.handler.ServeHTTP(rec, req)
+		return response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+	}
+
+	// Stop DynamoDB Local once the request has started writing.
+	m0 := f.deps.Store.Metrics.Snapshot()
+	done := make(chan response)
+	go func() { done <- send() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for f.deps.Store.Metrics.Snapshot().Sub(m0).TableWriteUnits < 25 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	stop()
+	r := <-done
+	mustStatus(t, r, http.StatusServiceUnavailable)
+	var d map[string]any
+	if err := json.Unmarshal(r.Body, &d); err != nil || len(d) != 1 || d["detail"] == "" || strings.Contains(string(r.Body), "goroutine") {
+		t.Fatalf("503 body %s", r.Body)
+	}
+	written := f.deps.Store.Metrics.Snapshot().Sub(m0).TableWriteUnits
+	t.Logf("outage after %.0f write units", written)
+
+	// After a restart the same request completes, and nothing is applied twice.
+	restart()
+	r = send()
+	mustStatus(t, r, http.StatusOK)
+	res := r.json(t).(map[string]any)["courses"].(map[string]any)[courseKey].(map[string]any)["results"].([]any)
+	if len(res) != len(ids) {
+		t.Fatalf("%d results", len(res))
+	}
+	enrollmentIDs := make([]string, len(ids))
+	for i, id := range ids {
+		enrollmentIDs[i] = rollcall.EnrollmentID(courseKey, id)
+	}
+	stored, err := f.deps.Store.GetEnrollments(context.Background(), enrollmentIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != len(ids) {
+		t.Fatalf("%d of %d enrollments stored", len(stored), len(ids))
+	}
+	for _, e := range stored {
+		// One change, one audit record (the item's last change), one mail owed.
+		if e.State != rollcall.StateInvited || e.Version != 1 || e.MailSeq != 1 {
+			t.Fatalf("applied twice or not at all: %+v", e)
+		}
+	}
+	// And the retry of the retry is a replay.
+	if again := send(); again.Status != http.StatusOK || again.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("second retry: %d %v", again.Status, again.Header)
+	}
+}
+
+// recordingStore is the real DynamoDB store, recording the order in which bulk requests
+// obtained their leases: the serial order the test then replays.
+type recordingStore struct {
+	*dynamo.Store
+	mu    sync.Mutex
+	order []string // request ids, in lease order
+}
+
+type reqIDKey struct{}
+
+func (s *recordingStore) LockCourses(ctx context.Context, courses []string, owner string, ttl, wait time.Duration) (func(context.Context), error) {
+	unlock, err := s.Store.LockCourses(ctx, courses, owner, ttl, wait)
+	if err == nil {
+		s.mu.Lock()
+		s.order = append(s.order, ctx.Value(reqIDKey{}).(string))
+		s.mu.Unlock()
+	}
+	return unlock, err
+}
+
+func TestTwentyConcurrentBulkRequestsAreSerializable(t *testing.T) {
+	courses := []string{"course-v1:Con+A+1", "course-v1:Con+B+1", "course-v1:Con+C+1"}
+	cohorts := make([]string, 20)
+	for i := range cohorts {
+		cohorts[i] = fmt.Sprintf("c%02d", i)
+	}
+	setup := func() (*env, *recordingStore) {
+		e := newEnv(t, "BulkEnrollFunction", "AdminFunction")
+		staff := token(t, "Bob", true)
+		for _, c := range courses {
+			mustStatus(t, e.do("PUT", "/api/courses/"+c, staff, map[string]any{"title": c, "cohorts": cohorts}, ""), http.StatusCreated)
+		}
+		for i := 0; i < 6; i++ {
+			mustStatus(t, e.do("POST", "/api/users", staff, map[string]any{"username": fmt.Sprintf("user%d", i), "email": fmt.Sprintf("user%d@example.com", i)}, ""), http.StatusCreated)
+		}
+		// The own learner of each unenroll request starts enrolled, so that every request
+		// changes something and takes its leases.
+		var own []string
+		for i := 3; i < 20; i += 4 {
+			own = append(own, fmt.Sprintf("own%02d@example.com", i))
+		}
+		mustStatus(t, e.do("POST", bulkPaths[0], staff, map[string]any{"identifiers": own, "courses": courses, "action": "enroll"}, ""), http.StatusOK)
+		rs := &recordingStore{Store: e.deps.Store}
+		e.deps.Service.Store = rs
+		return e, rs
+	}
+
+	// Twenty requests over overlapping learners (registered and not) and courses; each has a
+	// learner of its own so that it always changes something and takes its leases.
+	rng := rand.New(rand.NewPCG(1, 2))
+	people := []string{"user0", "user1", "user2", "user3@example.com", "user4", "user5@example.com", "ann@example.com", "bo@example.com", "cy@example.com"}
+	type request struct {
+		id   string
+		body map[string]any
+	}
+	reqs := make([]request, 20)
+	for i := range reqs {
+		n := 2 + rng.IntN(5)
+		idents := []string{fmt.Sprintf("own%02d@example.com", i)}
+		for _, k := range rng.Perm(len(people))[:n] {
+			idents = append(idents, people[k])
+		}
+		cs := courses[:1+rng.IntN(3)]
+		body := map[string]any{"identifiers": idents, "courses": cs, "action": "enroll"}
+		if i%4 == 3 {
+			body["action"] = "unenroll"
+		} else {
+			var cc []string
+			for range cs {
+				cc = append(cc, cohorts[i])
+			}
+			body["cohorts"] = cc
+			body["auto_enroll"] = i%2 == 0
+		}
+		reqs[i] = request{id: fmt.Sprintf("r%02d", i), body: body}
+	}
+
+	send := func(e *env, staff string, r request) response {
+		raw, _ := json.Marshal(r.body)
+		hr := httptest.NewRequest("POST", bulkPaths[0], bytes.NewReader(raw))
+		hr = hr.WithContext(context.WithValue(hr.Context(), reqIDKey{}, r.id))
+		hr.Header.Set("Content-Type", "application/json")
+		hr.Header.Set("Authorization", "Bearer "+staff)
+		rec := httptest.NewRecorder()
+		e.handler.ServeHTTP(rec, hr)
+		return response{Status: rec.Code, Body: rec.Body.Bytes()}
+	}
+
+	// Concurrently.
+	conc, rec := setup()
+	staff := token(t, "Bob", true)
+	got := map[string][]byte{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, r := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp := send(conc, staff, r)
+			if resp.Status != http.StatusOK {
+				t.Errorf("%s: %d %s", r.id, resp.Status, resp.Body)
+			}
+			mu.Lock()
+			got[r.id] = resp.Body
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if len(rec.order) != len(reqs) {
+		t.Fatalf("lease order has %d of %d requests", len(rec.order), len(reqs))
+	}
+
+	// Serially, in lease order, on a fresh table: every response and the final state match.
+	ser, _ := setup()
+	byID := map[string]request{}
+	for _, r := range reqs {
+		byID[r.id] = r
+	}
+	for _, id := range rec.order {
+		resp := send(ser, staff, byID[id])
+		mustStatus(t, resp, http.StatusOK)
+		jsonEqual(t, got[id], string(resp.Body))
+	}
+	final := func(e *env) []string {
+		var out []string
+		for _, c := range courses {
+			for _, p := range append(people, func() []string {
+				var own []string
+				for i := range reqs {
+					own = append(own, fmt.Sprintf("own%02d@example.com", i))
+				}
+				return own
+			}()...) {
+				email := p
+				if !strings.Contains(p, "@") {
+					email = p + "@example.com"
+				}
+				en, err := e.deps.Store.GetEnrollment(context.Background(), rollcall.EnrollmentID(c, email))
+				if err != nil {
+					continue
+				}
+				out = append(out, fmt.Sprintf("%s %s %s %s %v %d", c, email, en.State, en.Cohort, en.AutoEnroll, en.Version))
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	a, b := final(conc), final(ser)
+	if strings.Join(a, "\n") != strings.Join(b, "\n") {
+		t.Fatalf("final states differ:\nconcurrent:\n%s\nserial:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+	}
+	t.Logf("%d requests serialized in lease order %v; %d enrollments agree", len(reqs), rec.order, len(a))
+}

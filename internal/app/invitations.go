@@ -1,0 +1,9 @@
+package app
+
+import (
+	"net/http"
+)
+
+func init() {
+	registry["InvitationsFunction"] = HTTPFunction("InvitationsFunction", func(d *Deps) map[string]http.HandlerFunc { return d.API().InvitationOps() })
+}

@@ -1,0 +1,64 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/rollcall/rollcall/internal/ses"
+	"github.com/rollcall/rollcall/internal/stream"
+)
+
+// Mailer builds the MailerFunction's worker: SES v2 (the emulator locally) paced at
+// MailSendRate, invitation links under PublicBaseURL.
+func (d *Deps) Mailer() (*stream.Mailer, error) {
+	base := d.Config.PublicBaseURL
+	if base == "" {
+		if d.Config.Stage != "local" {
+			return nil, fmt.Errorf("config: PUBLIC_BASE_URL is required for the mailer (links in mail)")
+		}
+		port := os.Getenv("PORT")
+		if port == "" {
+			port = "3000"
+		}
+		base = "http://127.0.0.1:" + port
+	}
+	sender := &ses.Sender{Client: d.SES(), From: d.Config.MailFrom, TemplatePrefix: d.Config.MailTemplatePrefix,
+		Limiter: ses.NewLimiter(d.Config.MailSendRate)}
+	return &stream.Mailer{Store: d.Store, Sender: sender, Secret: []byte(d.Config.SigningSecret),
+		BaseURL: strings.TrimRight(base, "/"), Log: d.Log, Now: d.Config.Now}, nil
+}
+
+// Auditor builds the AuditFunction's worker.
+func (d *Deps) Auditor() *stream.Auditor {
+	return &stream.Auditor{Store: d.Store, Log: d.Log}
+}
+
+func init() {
+	registry["MailerFunction"] = func(ctx context.Context, c Config) (any, error) {
+		d, err := Build(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		m, err := d.Mailer()
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+			return m.Handle(ctx, ev)
+		}, nil
+	}
+	registry["AuditFunction"] = func(ctx context.Context, c Config) (any, error) {
+		d, err := Build(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		a := d.Auditor()
+		return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+			return a.Handle(ctx, ev)
+		}, nil
+	}
+}

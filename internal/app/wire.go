@@ -1,0 +1,201 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	sam "github.com/rollcall/rollcall"
+	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/dynamo"
+	"github.com/rollcall/rollcall/internal/httpapi"
+	"github.com/rollcall/rollcall/internal/rollcall"
+	"github.com/rollcall/rollcall/internal/samtemplate"
+)
+
+// Deps are the built pieces a function's handler is made of.
+type Deps struct {
+	Config   Config
+	Log      *slog.Logger
+	AWS      aws.Config
+	DynamoDB *dynamodb.Client
+	Store    *dynamo.Store
+	Service  *rollcall.Service
+	Auth     auth.Verifier
+}
+
+// Logger is the JSON logger Lambda users expect (CloudWatch parses it).
+func (c Config) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// httpClient is shared by the AWS clients: keep-alive connections sized for the store's
+// parallel batches, and bounded timeouts so an outage turns into a 503 quickly.
+// (The SDK's buildable client, so that a custom CA bundle from the environment still applies.)
+func httpClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().
+		WithTimeout(10 * time.Second).
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = 2 * time.Second }).
+		WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = 128
+			t.MaxIdleConnsPerHost = 64
+			t.IdleConnTimeout = 90 * time.Second
+		})
+}
+
+// AWSConfig loads the SDK configuration; a local stage gets static credentials so that no
+// AWS account is needed.
+func AWSConfig(ctx context.Context, c Config) (aws.Config, error) {
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRegion(c.Region),
+		awsconfig.WithHTTPClient(httpClient()),
+		awsconfig.WithRetryMaxAttempts(3),
+	}
+	if c.DynamoDBEndpoint != "" || c.SESEndpoint != "" || c.Stage == "local" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
+	}
+	return awsconfig.LoadDefaultConfig(ctx, opts...)
+}
+
+// Build makes the store, the service and the verifier from a configuration.
+func Build(ctx context.Context, c Config) (*Deps, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	awsCfg, err := AWSConfig(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("aws config: %w", err)
+	}
+	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		if c.DynamoDBEndpoint != "" {
+			o.BaseEndpoint = aws.String(c.DynamoDBEndpoint)
+			// DynamoDB Local's CRC32 header does not always match its body.
+			o.DisableValidateResponseChecksum = true
+		}
+	})
+	verifier, err := auth.FromConfig(c.Stage, c.JWTSecret, c.JWKSURL, c.JWTIssuer, c.JWTAudience)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	log := c.logger()
+	store := dynamo.New(db, c.TableName)
+	svc := &rollcall.Service{Store: store, Now: c.Now, TokenSecret: []byte(c.SigningSecret), Log: log}
+	return &Deps{Config: c, Log: log, AWS: awsCfg, DynamoDB: db, Store: store, Service: svc, Auth: verifier}, nil
+}
+
+// SES is the SES v2 client (the emulator's endpoint locally).
+func (d *Deps) SES() *sesv2.Client {
+	return sesv2.NewFromConfig(d.AWS, func(o *sesv2.Options) {
+		if d.Config.SESEndpoint != "" {
+			o.BaseEndpoint = aws.String(d.Config.SESEndpoint)
+		}
+	})
+}
+
+// API is the HTTP adapter over the service.
+func (d *Deps) API() *httpapi.API {
+	return &httpapi.API{Svc: d.Service, Auth: d.Auth, Log: d.Log, BaseURL: d.Config.PublicBaseURL, Idem: d.Store}
+}
+
+var (
+	tplOnce sync.Once
+	tpl     *samtemplate.Template
+	tplErr  error
+)
+
+// Template is the embedded template.yaml, parsed once.
+func Template() (*samtemplate.Template, error) {
+	tplOnce.Do(func() { tpl, tplErr = samtemplate.Parse(sam.Template) })
+	return tpl, tplErr
+}
+
+// Routes are a function's HttpApi events in template.yaml.
+func Routes(logicalID string) ([]httpapi.Route, error) {
+	t, err := Template()
+	if err != nil {
+		return nil, err
+	}
+	f, ok := t.Function(logicalID)
+	if !ok {
+		return nil, fmt.Errorf("template.yaml has no function %s", logicalID)
+	}
+	routes := make([]httpapi.Route, 0, len(f.Routes))
+	for _, r := range f.Routes {
+		routes = append(routes, httpapi.Route{Name: r.EventName, Method: r.Method, Path: r.Path})
+	}
+	return routes, nil
+}
+
+// HTTPFunction adapts a function's operations to API Gateway payload v2 events.
+func HTTPFunction(logicalID string, ops func(*Deps) map[string]http.HandlerFunc) func(context.Context, Config) (any, error) {
+	return func(ctx context.Context, c Config) (any, error) {
+		d, err := Build(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		h, err := d.HTTPHandler(logicalID, ops(d))
+		if err != nil {
+			return nil, err
+		}
+		adapter := httpadapter.NewV2(h)
+		return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+			req.RawPath = escapedPath(req)
+			return adapter.ProxyWithContext(ctx, req)
+		}, nil
+	}
+}
+
+// escapedPath rebuilds the request path from the route key and the (decoded) path
+// parameters, each escaped as one segment. The proxy adapter parses the path as a URL, so a
+// decoded parameter with a control character would fail to parse (a 502), and a legacy
+// course key (ORG/NUMBER/RUN, sent as %2F) would no longer match its single-segment route.
+func escapedPath(req events.APIGatewayV2HTTPRequest) string {
+	_, route, ok := strings.Cut(req.RouteKey, " ")
+	if !ok || !strings.Contains(route, "{") {
+		return req.RawPath
+	}
+	segs := strings.Split(route, "/")
+	for i, seg := range segs {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			v, ok := req.PathParameters[strings.Trim(seg, "{}+")]
+			if !ok {
+				return req.RawPath
+			}
+			segs[i] = url.PathEscape(v)
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// HTTPHandler is the plain net/http handler of a function (tests serve it directly).
+func (d *Deps) HTTPHandler(logicalID string, ops map[string]http.HandlerFunc) (http.Handler, error) {
+	routes, err := Routes(logicalID)
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.Handler(d.Log, routes, ops)
+}
+
+func init() {
+	registry["BulkEnrollFunction"] = HTTPFunction("BulkEnrollFunction", func(d *Deps) map[string]http.HandlerFunc { return d.API().BulkOps() })
+	registry["AdminFunction"] = HTTPFunction("AdminFunction", func(d *Deps) map[string]http.HandlerFunc { return d.API().AdminOps() })
+}

@@ -1,0 +1,163 @@
+// Package auth turns a bearer JWT into a rollcall.Actor (SPEC section 3).
+//
+// The local stage verifies HS256 tokens signed with a shared secret (IssueLocal makes them);
+// deployed stages verify RS256/ES256 tokens against the identity provider's JWKS, with issuer
+// and audience checked. Each verifier pins its algorithms: the token's own "alg" header only
+// ever selects among them, so "none" and the RS256→HS256 key-confusion trick cannot work.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/rollcall/rollcall/internal/rollcall"
+)
+
+// Verifier checks a bearer token and says who presents it.
+type Verifier interface {
+	// Verify checks bearer, the raw token without its "Bearer " prefix. Errors wrap
+	// ErrNoCredentials, ErrInvalidToken or (JWKS only) ErrKeysUnavailable.
+	Verify(ctx context.Context, bearer string) (rollcall.Actor, error)
+}
+
+var (
+	// ErrNoCredentials: no Authorization header, an empty one, or one of another scheme
+	// (as DRF, which lets a "Basic ..." header fall through to "not provided"). → 401
+	// "Authentication credentials were not provided."
+	ErrNoCredentials = errors.New("auth: no credentials")
+	// ErrInvalidToken: anything wrong with a presented token. → 401 "Invalid Token."
+	ErrInvalidToken = errors.New("auth: invalid token")
+	// ErrKeysUnavailable: the JWKS could not be fetched, so the token could be neither
+	// accepted nor rejected. It does not wrap ErrInvalidToken; it is an outage (→ 503).
+	ErrKeysUnavailable = errors.New("auth: signing keys unavailable")
+)
+
+const (
+	// leeway absorbs clock skew between the issuer and Lambda on exp, nbf and iat.
+	leeway = 30 * time.Second
+	// maxTokenLen bounds the work done on a hostile token; real ones are a few KiB at most
+	// (API Gateway caps headers near 10 KiB anyway).
+	maxTokenLen = 16 << 10
+)
+
+// ParseAuthorizationHeader extracts the token of an Authorization header value. It accepts
+// the "Bearer" and "JWT" (sent by Open edX clients) schemes, case-insensitively. Like DRF, a
+// missing header or another scheme is ErrNoCredentials, while a right scheme with no token or
+// with a token containing spaces is ErrInvalidToken.
+func ParseAuthorizationHeader(h string) (string, error) {
+	// DRF splits on ASCII whitespace (bytes.split); do the same rather than Unicode spaces.
+	f := strings.FieldsFunc(h, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
+	})
+	if len(f) == 0 || !(strings.EqualFold(f[0], "bearer") || strings.EqualFold(f[0], "jwt")) {
+		return "", ErrNoCredentials
+	}
+	switch len(f) {
+	case 1:
+		return "", fmt.Errorf("%w: no token after %q", ErrInvalidToken, f[0])
+	case 2:
+		return f[1], nil
+	default:
+		return "", fmt.Errorf("%w: token contains spaces", ErrInvalidToken)
+	}
+}
+
+// FromConfig returns the verifier of a stage: HS256 with hsSecret only on the local stage
+// (so a leaked dev secret is worthless elsewhere), JWKS everywhere else.
+func FromConfig(stage, hsSecret, jwksURL, issuer, audience string) (Verifier, error) {
+	if stage == "local" {
+		if hsSecret == "" {
+			return nil, errors.New("auth: local stage needs a JWT secret")
+		}
+		return NewHS256([]byte(hsSecret)), nil
+	}
+	if jwksURL == "" {
+		return nil, fmt.Errorf("auth: stage %q needs JWT_JWKS_URL", stage)
+	}
+	// Without them any token the IdP signs for any client would do; refuse to start.
+	if issuer == "" || audience == "" {
+		return nil, fmt.Errorf("auth: stage %q needs JWT_ISSUER and JWT_AUDIENCE", stage)
+	}
+	return NewJWKS(jwksURL, issuer, audience, nil), nil
+}
+
+// IssueLocal signs an HS256 token for the local stage (make token, tests).
+func IssueLocal(secret []byte, username, email string, admin bool, ttl time.Duration) (string, error) {
+	if len(secret) == 0 || username == "" || ttl <= 0 {
+		return "", errors.New("auth: IssueLocal needs a secret, a username and a positive ttl")
+	}
+	now := time.Now()
+	claims := jwt.MapClaims{
+		"username":      username,
+		"email":         email,
+		"administrator": admin,
+		"iat":           now.Unix(),
+		"exp":           now.Add(ttl).Unix(),
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+}
+
+// verify is what both verifiers share: parse with p (which pins algorithms and the claims
+// rules), then map the claims.
+func verify(p *jwt.Parser, bearer string, key jwt.Keyfunc) (rollcall.Actor, error) {
+	if bearer == "" {
+		return rollcall.Actor{}, ErrNoCredentials
+	}
+	if len(bearer) > maxTokenLen {
+		return rollcall.Actor{}, fmt.Errorf("%w: token too long", ErrInvalidToken)
+	}
+	claims := jwt.MapClaims{}
+	if _, err := p.ParseWithClaims(bearer, claims, key); err != nil {
+		// A key-fetch outage is surfaced as such, not as a bad token.
+		if errors.Is(err, ErrKeysUnavailable) {
+			return rollcall.Actor{}, err
+		}
+		return rollcall.Actor{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	return actorFromClaims(claims)
+}
+
+// actorFromClaims maps Open edX style claims. A claim of the wrong type makes the token
+// invalid rather than being silently ignored, except administrator, where only true counts.
+func actorFromClaims(c jwt.MapClaims) (rollcall.Actor, error) {
+	var a rollcall.Actor
+	name, err := stringClaim(c, "username")
+	if err == nil && name == "" {
+		name, err = stringClaim(c, "preferred_username")
+	}
+	if err != nil {
+		return a, err
+	}
+	if name == "" {
+		return a, fmt.Errorf("%w: no username claim", ErrInvalidToken)
+	}
+	if a.Email, err = stringClaim(c, "email"); err != nil {
+		return a, err
+	}
+	a.Username = name
+	switch v := c["administrator"].(type) {
+	case bool:
+		a.Staff = v
+	case string:
+		// Some IdP claim mappers emit every custom claim as a string.
+		a.Staff = strings.EqualFold(v, "true")
+	}
+	return a, nil
+}
+
+func stringClaim(c jwt.MapClaims, name string) (string, error) {
+	v, ok := c[name]
+	if !ok || v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%w: claim %s is not a string", ErrInvalidToken, name)
+	}
+	return s, nil
+}

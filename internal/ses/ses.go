@@ -1,0 +1,198 @@
+// Package ses is rollcall's mail adapter: templated bulk mail through SES v2 (SendBulkEmail),
+// within the account's send rate, with a result per destination so that only the failed ones
+// are retried.
+package ses
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+)
+
+// MaxDestinations is how many destinations one SendBulkEmail call may carry.
+const MaxDestinations = 50
+
+// API is the part of the SES v2 client the sender uses.
+type API interface {
+	SendBulkEmail(context.Context, *sesv2.SendBulkEmailInput, ...func(*sesv2.Options)) (*sesv2.SendBulkEmailOutput, error)
+}
+
+// Message is one destination of a bulk send: an address and its template data.
+type Message struct {
+	To   string
+	Data map[string]string
+}
+
+// Outcome is what became of one message.
+type Outcome int
+
+const (
+	// Sent: SES accepted the message.
+	Sent Outcome = iota
+	// Retry: a failure that may pass (an outage, throttling, a quota, a configuration being
+	// fixed); the message should be sent again later.
+	Retry
+	// Rejected: SES will never send this message (rejected content, an invalid parameter such
+	// as the address); sending it again would fail the same way.
+	Rejected
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Sent:
+		return "sent"
+	case Retry:
+		return "retry"
+	case Rejected:
+		return "rejected"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Result is the outcome of one message of a Send.
+type Result struct {
+	Outcome   Outcome
+	MessageID string // when sent
+	Status    string // SES's BulkEmailEntryResult status, or "ERROR" when the call failed
+	Err       error  // why, unless sent
+}
+
+// Sender sends templated bulk mail.
+type Sender struct {
+	Client API
+	// From is the verified identity mail is sent from (MAIL_FROM).
+	From string
+	// TemplatePrefix + kind is the SES template name ("rollcall-<stage>-" + "invited").
+	TemplatePrefix string
+	// Limiter paces sending to the account's rate; nil sends unpaced.
+	Limiter *Limiter
+
+	calls    atomic.Int64
+	messages atomic.Int64
+}
+
+// Calls is how many SendBulkEmail calls the sender made; Messages how many destinations
+// they carried.
+func (s *Sender) Calls() int64    { return s.calls.Load() }
+func (s *Sender) Messages() int64 { return s.messages.Load() }
+
+// Send sends the messages with the template kind, MaxDestinations per call, and returns one
+// result per message in order. It stops early (the rest are Retry) when ctx ends.
+func (s *Sender) Send(ctx context.Context, kind string, msgs []Message) []Result {
+	results := make([]Result, len(msgs))
+	for lo := 0; lo < len(msgs); lo += MaxDestinations {
+		hi := min(lo+MaxDestinations, len(msgs))
+		s.sendChunk(ctx, kind, msgs[lo:hi], results[lo:hi])
+	}
+	return results
+}
+
+func (s *Sender) sendChunk(ctx context.Context, kind string, msgs []Message, out []Result) {
+	failAll := func(status string, outcome Outcome, err error) {
+		for i := range out {
+			out[i] = Result{Outcome: outcome, Status: status, Err: err}
+		}
+	}
+	entries := make([]types.BulkEmailEntry, len(msgs))
+	for i, m := range msgs {
+		data, err := json.Marshal(m.Data)
+		if err != nil {
+			failAll("ERROR", Rejected, err)
+			return
+		}
+		entries[i] = types.BulkEmailEntry{
+			Destination: &types.Destination{ToAddresses: []string{m.To}},
+			ReplacementEmailContent: &types.ReplacementEmailContent{
+				ReplacementTemplate: &types.ReplacementTemplate{ReplacementTemplateData: aws.String(string(data))},
+			},
+		}
+	}
+	if err := s.Limiter.Wait(ctx, len(msgs)); err != nil {
+		failAll("ERROR", Retry, err)
+		return
+	}
+	s.calls.Add(1)
+	res, err := s.Client.SendBulkEmail(ctx, &sesv2.SendBulkEmailInput{
+		FromEmailAddress: aws.String(s.From),
+		DefaultContent: &types.BulkEmailContent{Template: &types.Template{
+			TemplateName: aws.String(s.TemplatePrefix + kind),
+			TemplateData: aws.String("{}"),
+		}},
+		BulkEmailEntries: entries,
+	})
+	if err != nil {
+		failAll("ERROR", Retry, fmt.Errorf("SendBulkEmail %s: %w", kind, err))
+		return
+	}
+	if len(res.BulkEmailEntryResults) != len(msgs) {
+		failAll("ERROR", Retry, fmt.Errorf("SendBulkEmail %s: %d results for %d destinations", kind, len(res.BulkEmailEntryResults), len(msgs)))
+		return
+	}
+	for i, r := range res.BulkEmailEntryResults {
+		status := string(r.Status)
+		switch r.Status {
+		case types.BulkEmailStatusSuccess:
+			s.messages.Add(1)
+			out[i] = Result{Outcome: Sent, MessageID: aws.ToString(r.MessageId), Status: status}
+		case types.BulkEmailStatusMessageRejected, types.BulkEmailStatusInvalidParameter:
+			out[i] = Result{Outcome: Rejected, Status: status, Err: entryError(r)}
+		default:
+			out[i] = Result{Outcome: Retry, Status: status, Err: entryError(r)}
+		}
+	}
+}
+
+func entryError(r types.BulkEmailEntryResult) error {
+	msg := aws.ToString(r.Error)
+	if msg == "" {
+		msg = "no detail"
+	}
+	return fmt.Errorf("SES %s: %s", r.Status, msg)
+}
+
+// Limiter spaces sends so that on average at most Rate messages a second go out: a call for n
+// messages waits until the previous calls' n/Rate seconds have passed.
+type Limiter struct {
+	rate float64
+	mu   sync.Mutex
+	next time.Time
+}
+
+// NewLimiter returns a limiter for rate messages a second (<= 0: unlimited).
+func NewLimiter(rate float64) *Limiter { return &Limiter{rate: rate} }
+
+// Wait blocks until n messages may be sent, or ctx ends.
+func (l *Limiter) Wait(ctx context.Context, n int) error {
+	if l == nil || l.rate <= 0 || n <= 0 {
+		return ctx.Err()
+	}
+	l.mu.Lock()
+	now := time.Now()
+	start := l.next
+	if start.Before(now) {
+		start = now
+	}
+	if dl, ok := ctx.Deadline(); ok && start.After(dl) {
+		l.mu.Unlock()
+		return context.DeadlineExceeded
+	}
+	l.next = start.Add(time.Duration(float64(n) / l.rate * float64(time.Second)))
+	l.mu.Unlock()
+	if d := time.Until(start); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+package ses
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+)
+
+type fakeAPI struct {
+	inputs   []*sesv2.SendBulkEmailInput
+	statuses map[string]types.BulkEmailStatus
+	err      error
+}
+
+func (f *fakeAPI) SendBulkEmail(_ context.Context, in *sesv2.SendBulkEmailInput, _ ...func(*sesv2.Options)) (*sesv2.SendBulkEmailOutput, error) {
+	f.inputs = append(f.inputs, in)
+	if f.err != nil {
+		return nil, f.err
+	}
+	out := &sesv2.SendBulkEmailOutput{}
+	for i, e := range in.BulkEmailEntries {
+		st := types.BulkEmailStatusSuccess
+		if s, ok := f.statuses[e.Destination.ToAddresses[0]]; ok {
+			st = s
+		}
+		out.BulkEmailEntryResults = append(out.BulkEmailEntryResults, types.BulkEmailEntryResult{
+			Status: st, MessageId: aws.String("id-" + string(rune('a'+i%26))), Error: aws.String("because")})
+	}
+	return out, nil
+}
+
+func TestSenderChunksAndMapsStatuses(t *testing.T) {
+	api := &fakeAPI{statuses: map[string]types.BulkEmailStatus{
+		"r@x.org": types.BulkEmailStatusMessageRejected,
+		"t@x.org": types.BulkEmailStatusAccountThrottled,
+		"f@x.org": types.BulkEmailStatusFailed,
+	}}
+	s := &Sender{Client: api, From: "from@x.org", TemplatePrefix: "rollcall-test-"}
+	var msgs []Message
+	for i := range 120 {
+		to := "m" + string(rune('a'+i%26)) + "@x.org"
+		switch i {
+		case 3:
+			to = "r@x.org"
+		case 60:
+			to = "t@x.org"
+		case 119:
+			to = "f@x.org"
+		}
+		msgs = append(msgs, Message{To: to, Data: map[string]string{"name": "n", "course_title": `<T> "q"`}})
+	}
+	res := s.Send(context.Background(), "invited", msgs)
+	if len(api.inputs) != 3 || len(api.inputs[0].BulkEmailEntries) != 50 || len(api.inputs[2].BulkEmailEntries) != 20 {
+		t.Fatalf("%d calls", len(api.inputs))
+	}
+	in := api.inputs[0]
+	if aws.ToString(in.FromEmailAddress) != "from@x.org" || aws.ToString(in.DefaultContent.Template.TemplateName) != "rollcall-test-invited" {
+		t.Fatalf("input = %+v", in)
+	}
+	var data map[string]string
+	if err := json.Unmarshal([]byte(aws.ToString(in.BulkEmailEntries[0].ReplacementEmailContent.ReplacementTemplate.ReplacementTemplateData)), &data); err != nil || data["course_title"] != `<T> "q"` {
+		t.Fatalf("data = %v, %v", data, err)
+	}
+	if res[3].Outcome != Rejected || res[60].Outcome != Retry || res[119].Outcome != Retry || res[0].Outcome != Sent || res[0].MessageID == "" {
+		t.Fatalf("results = %+v %+v %+v %+v", res[3], res[60], res[119], res[0])
+	}
+	if s.Calls() != 3 || s.Messages() != 117 {
+		t.Fatalf("calls %d messages %d", s.Calls(), s.Messages())
+	}
+
+	api.err = errors.New("connection refused")
+	res = s.Send(context.Background(), "enrolled", msgs[:2])
+	if res[0].Outcome != Retry || res[1].Outcome != Retry || res[0].Err == nil {
+		t.Fatalf("results on a failed call = %+v", res)
+	}
+}
+
+func TestLimiterPaces(t *testing.T) {
+	l := NewLimiter(200) // 200 messages a second
+	ctx := context.Background()
+	start := time.Now()
+	for range 3 {
+		if err := l.Wait(ctx, 20); err != nil { // 100 ms each, the first at once
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d < 190*time.Millisecond || d > 600*time.Millisecond {
+		t.Fatalf("3 x 20 messages at 200/s took %v, want about 200ms", d)
+	}
+	// A wait that cannot end before the deadline fails at once.
+	l = NewLimiter(1)
+	_ = l.Wait(ctx, 10)
+	dctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := l.Wait(dctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+	var none *Limiter
+	if err := none.Wait(ctx, 1000); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,371 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/rollcall/rollcall/internal/dynamo"
+	"github.com/rollcall/rollcall/internal/rollcall"
+	"github.com/rollcall/rollcall/internal/ses"
+)
+
+// MailStore is what the mailer reads and writes in the table.
+type MailStore interface {
+	GetEnrollments(ctx context.Context, ids []string) (map[string]*rollcall.Enrollment, error)
+	GetCourses(ctx context.Context, ids []string) (map[string]*rollcall.Course, error)
+	MailSent(ctx context.Context, refs []dynamo.MailRef) (map[dynamo.MailRef]bool, error)
+	MarkMailSent(ctx context.Context, refs []dynamo.MailRef, outcome map[dynamo.MailRef]string, now time.Time) (map[dynamo.MailRef]error, error)
+}
+
+// MailSender sends one template kind to many destinations, one result per message.
+type MailSender interface {
+	Send(ctx context.Context, kind string, msgs []ses.Message) []ses.Result
+}
+
+// Mailer is the MailerFunction: it sends the mail that enrollment changes owe (SPEC section 8).
+//
+// A record owes mail when its new image's mail_seq is greater than its old image's; the mail is
+// (enrollment id, mail_seq). Mail already marked sent (a re-delivered record) is dropped, so a
+// retried batch mails nobody twice; an invitation whose token has since changed or ended is not
+// mailed (its link would be dead). What SES accepts is marked sent; records whose mail failed in a
+// way that may pass are reported as batch item failures, and Lambda delivers them again.
+type Mailer struct {
+	Store  MailStore
+	Sender MailSender
+	// Secret derives invitation tokens (SIGNING_SECRET); BaseURL is where their pages are.
+	Secret  []byte
+	BaseURL string
+	Log     *slog.Logger
+	Now     func() time.Time
+	// Margin is kept free before the invocation's deadline: no send starts later (default 5 s).
+	Margin time.Duration
+}
+
+// owedMail is one mail a record owes.
+type owedMail struct {
+	seq  string // stream sequence number of the record
+	ref  dynamo.MailRef
+	kind rollcall.MailKind
+	e    *rollcall.Enrollment // the new image
+}
+
+func (m *Mailer) log() *slog.Logger {
+	if m.Log != nil {
+		return m.Log
+	}
+	return slog.Default()
+}
+
+func (m *Mailer) now() time.Time {
+	if m.Now != nil {
+		return m.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// MailStats counts what one invocation did.
+type MailStats struct {
+	Owed, AlreadySent, Stale, Sent, Rejected, Failed int
+}
+
+// Handle is the Lambda handler.
+func (m *Mailer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	resp, _ := m.Process(ctx, ev)
+	return resp, nil
+}
+
+// Process handles a batch and also returns its counts.
+func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, MailStats) {
+	start := time.Now()
+	var st MailStats
+	changes, bad := Changes(ev)
+	for seq, err := range bad {
+		m.log().ErrorContext(ctx, "mailer: undecodable record skipped", "sequence_number", seq, "error", err.Error())
+	}
+	var owed []owedMail
+	for _, c := range changes {
+		if c.New == nil || c.New.MailSeq <= seqOf(c.Old) {
+			continue
+		}
+		switch c.New.MailKind {
+		case rollcall.MailEnrolled, rollcall.MailInvited, rollcall.MailUnenrolled:
+		default:
+			m.log().ErrorContext(ctx, "mailer: unknown mail kind skipped", "enrollment_id", c.New.ID, "mail_kind", c.New.MailKind)
+			continue
+		}
+		owed = append(owed, owedMail{seq: c.Seq, ref: dynamo.MailRef{EnrollmentID: c.New.ID, Seq: c.New.MailSeq}, kind: c.New.MailKind, e: c.New})
+	}
+	st.Owed = len(owed)
+	if len(owed) == 0 {
+		return failures(ev, nil), st
+	}
+	failed := map[string]bool{}
+	failAll := func(what string, err error) (events.DynamoDBEventResponse, MailStats) {
+		m.log().ErrorContext(ctx, "mailer: "+what+" failed; the batch's mail is retried", "error", err.Error(), "owed", len(owed))
+		for _, o := range owed {
+			failed[o.seq] = true
+		}
+		st.Failed = len(owed)
+		return failures(ev, failed), st
+	}
+
+	// Drop what a previous delivery of these records sent already.
+	refs := make([]dynamo.MailRef, len(owed))
+	for i, o := range owed {
+		refs[i] = o.ref
+	}
+	sent, err := m.Store.MailSent(ctx, refs)
+	if err != nil {
+		return failAll("reading mail-sent markers", err)
+	}
+	// An invitation is mailed only while its token is the enrollment's current, open one.
+	var inviteIDs []string
+	for _, o := range owed {
+		if o.kind == rollcall.MailInvited && !sent[o.ref] {
+			inviteIDs = append(inviteIDs, o.ref.EnrollmentID)
+		}
+	}
+	current := map[string]*rollcall.Enrollment{}
+	if len(inviteIDs) > 0 {
+		if current, err = m.Store.GetEnrollments(ctx, inviteIDs); err != nil {
+			return failAll("reading invitations", err)
+		}
+	}
+	now := m.now()
+	var todo []owedMail
+	for _, o := range owed {
+		switch {
+		case sent[o.ref]:
+			st.AlreadySent++
+		case o.kind == rollcall.MailInvited && !stillOpen(o.e, current[o.ref.EnrollmentID], now):
+			st.Stale++
+			m.log().InfoContext(ctx, "mailer: invitation moved on before its mail went out; not sent",
+				"enrollment_id", o.ref.EnrollmentID, "mail_seq", o.ref.Seq)
+		default:
+			todo = append(todo, o)
+		}
+	}
+	if len(todo) == 0 {
+		m.logDone(ctx, st, start)
+		return failures(ev, nil), st
+	}
+
+	courseIDs := make([]string, 0, len(todo))
+	for _, o := range todo {
+		courseIDs = append(courseIDs, o.e.CourseID)
+	}
+	courses, err := m.Store.GetCourses(ctx, courseIDs)
+	if err != nil {
+		return failAll("reading courses", err)
+	}
+
+	// Waves keep each enrollment's mails in order (enrolled, then unenrolled); within a wave,
+	// one SendBulkEmail per template kind carries up to 50 destinations.
+	failedIDs := map[string]bool{}
+	for _, wave := range waves(todo) {
+		for _, kind := range []rollcall.MailKind{rollcall.MailInvited, rollcall.MailEnrolled, rollcall.MailUnenrolled} {
+			var batch []owedMail
+			for _, o := range wave {
+				if o.kind != kind {
+					continue
+				}
+				if failedIDs[o.ref.EnrollmentID] {
+					// An earlier mail of this enrollment failed: keep the order, retry both.
+					failed[o.seq] = true
+					st.Failed++
+					continue
+				}
+				batch = append(batch, o)
+			}
+			if len(batch) == 0 {
+				continue
+			}
+			m.sendBatch(ctx, kind, batch, courses, failed, &st)
+		}
+		for _, o := range wave {
+			if failed[o.seq] {
+				failedIDs[o.ref.EnrollmentID] = true
+			}
+		}
+	}
+	m.logDone(ctx, st, start)
+	return failures(ev, failed), st
+}
+
+func (m *Mailer) logDone(ctx context.Context, st MailStats, start time.Time) {
+	level := m.log().InfoContext
+	if st.Failed > 0 {
+		level = m.log().WarnContext
+	}
+	level(ctx, "mailer: batch done", "owed", st.Owed, "already_sent", st.AlreadySent, "stale", st.Stale,
+		"sent", st.Sent, "rejected", st.Rejected, "failed", st.Failed, "duration_ms", time.Since(start).Milliseconds())
+}
+
+// sendBatch sends one kind's mails of a wave and marks what went out.
+func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []owedMail, courses map[string]*rollcall.Course, failed map[string]bool, st *MailStats) {
+	for lo := 0; lo < len(batch); lo += ses.MaxDestinations {
+		chunk := batch[lo:min(lo+ses.MaxDestinations, len(batch))]
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < m.margin() {
+			for _, o := range chunk {
+				failed[o.seq] = true
+			}
+			st.Failed += len(chunk)
+			m.log().WarnContext(ctx, "mailer: too close to the deadline; left for the retry", "kind", kind, "mails", len(chunk))
+			continue
+		}
+		msgs := make([]ses.Message, len(chunk))
+		for i, o := range chunk {
+			msgs[i] = ses.Message{To: o.e.Email, Data: m.templateData(o, courses[o.e.CourseID])}
+		}
+		results := m.Sender.Send(ctx, string(kind), msgs)
+		var done []dynamo.MailRef
+		outcome := map[dynamo.MailRef]string{}
+		retried := map[string]int{} // by status
+		var firstErr error
+		for i, r := range results {
+			o := chunk[i]
+			switch r.Outcome {
+			case ses.Sent:
+				st.Sent++
+				done = append(done, o.ref)
+				outcome[o.ref] = "sent " + r.MessageID
+			case ses.Rejected:
+				// Sending again would fail the same way: record it and move on.
+				st.Rejected++
+				done = append(done, o.ref)
+				outcome[o.ref] = "rejected " + r.Status
+				m.log().ErrorContext(ctx, "mailer: SES rejected a mail; not retried", "enrollment_id", o.ref.EnrollmentID,
+					"mail_seq", o.ref.Seq, "kind", kind, "status", r.Status, "error", errString(r.Err))
+			default:
+				st.Failed++
+				failed[o.seq] = true
+				retried[r.Status]++
+				if firstErr == nil {
+					firstErr = r.Err
+				}
+			}
+		}
+		if len(retried) > 0 {
+			m.log().WarnContext(ctx, "mailer: mail failed; retried", "kind", kind, "destinations", len(chunk),
+				"failed_by_status", retried, "error", errString(firstErr))
+		}
+		m.mark(ctx, done, outcome)
+	}
+}
+
+// mark writes the mail-sent markers, retrying a few times. A marker that still cannot be
+// written is logged, not failed: the mail went out, and failing the record would send it again.
+func (m *Mailer) mark(ctx context.Context, refs []dynamo.MailRef, outcome map[dynamo.MailRef]string) {
+	for attempt := 0; len(refs) > 0 && attempt < 4; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+			}
+		}
+		failedRefs, err := m.Store.MarkMailSent(context.WithoutCancel(ctx), refs, outcome, m.now())
+		if err == nil && len(failedRefs) == 0 {
+			return
+		}
+		var retry []dynamo.MailRef
+		for _, r := range refs {
+			if failedRefs[r] != nil || (err != nil && len(failedRefs) == 0) {
+				retry = append(retry, r)
+			}
+		}
+		refs = retry
+	}
+	if len(refs) > 0 {
+		m.log().ErrorContext(ctx, "mailer: mail sent but its marker could not be written; a re-delivery may send it again",
+			"mails", len(refs))
+	}
+}
+
+func (m *Mailer) margin() time.Duration {
+	if m.Margin > 0 {
+		return m.Margin
+	}
+	return 5 * time.Second
+}
+
+// templateData is the data of the rollcall-<stage>-<kind> templates: every template gets
+// every key (SES fails a rendering with a missing one).
+func (m *Mailer) templateData(o owedMail, c *rollcall.Course) map[string]string {
+	e := o.e
+	title := e.CourseID
+	if c != nil && c.Title != "" {
+		title = c.Title
+	}
+	name := e.Username
+	if name == "" {
+		name = e.Email
+		if at := strings.LastIndexByte(name, '@'); at > 0 {
+			name = name[:at]
+		}
+	}
+	// The *_html values go into the templates' HtmlPart: data is escaped here rather than
+	// trusting the renderer to (a course title may hold "<" or "&").
+	d := map[string]string{"name": name, "course_title": title, "course_id": e.CourseID, "invitation_url": "", "expires_at": "",
+		"name_html": html.EscapeString(name), "course_title_html": html.EscapeString(title), "course_id_html": html.EscapeString(e.CourseID)}
+	if o.kind == rollcall.MailInvited {
+		token := rollcall.InvitationToken(m.Secret, e.ID, e.TokenNonce)
+		d["invitation_url"] = strings.TrimRight(m.BaseURL, "/") + "/invitations/" + token
+		d["expires_at"] = HumanTime(e.ExpiresAt)
+	}
+	return d
+}
+
+// HumanTime is how mail shows a time: "7 December 2026, 09:00 UTC".
+func HumanTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2 January 2006, 15:04 UTC")
+}
+
+// stillOpen reports whether an invitation mail (for the new image e) is still worth sending:
+// the enrollment is still that open invitation, with the same token, not past its expiry.
+func stillOpen(e, cur *rollcall.Enrollment, now time.Time) bool {
+	return e.TokenNonce != "" && cur != nil && cur.TokenNonce == e.TokenNonce &&
+		cur.Effective(now) == rollcall.StateInvited
+}
+
+// waves splits mails so that each enrollment appears at most once per wave, in order.
+func waves(ms []owedMail) [][]owedMail {
+	var out [][]owedMail
+	count := map[string]int{}
+	for _, o := range ms {
+		n := count[o.ref.EnrollmentID]
+		count[o.ref.EnrollmentID] = n + 1
+		if n == len(out) {
+			out = append(out, nil)
+		}
+		out[n] = append(out[n], o)
+	}
+	return out
+}
+
+func seqOf(e *rollcall.Enrollment) int64 {
+	if e == nil {
+		return 0
+	}
+	return e.MailSeq
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// String describes stats for logs and tests.
+func (s MailStats) String() string {
+	return fmt.Sprintf("owed=%d already_sent=%d stale=%d sent=%d rejected=%d failed=%d", s.Owed, s.AlreadySent, s.Stale, s.Sent, s.Rejected, s.Failed)
+}
