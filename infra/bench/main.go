@@ -1,0 +1,338 @@
+// Command bench is `make bench` (SPEC section 10): it starts its own DynamoDB Local, runs
+// bulk enroll and listing through the real service and store, runs the plainest direct SDK
+// loop doing the same work on the same DynamoDB Local, and writes bench/results.json.
+//
+// Budgets checked: bulk enroll at least 0.7x the raw write throughput; at most 1.05 table
+// write units per changed item; zero write units for a no-op repeat; a list page at most
+// 1.5x a raw Query; each function binary at most 15 MB.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/dynamo"
+	"github.com/rollcall/rollcall/internal/localstack"
+	"github.com/rollcall/rollcall/internal/rollcall"
+	"github.com/rollcall/rollcall/internal/samtemplate"
+)
+
+// Case is one row of results.json.
+type Case struct {
+	Name            string  `json:"name"`
+	Items           int     `json:"items"`
+	ItemsChanged    int     `json:"items_changed"`
+	Seconds         float64 `json:"seconds"`
+	ItemsPerSecond  float64 `json:"items_per_second"`
+	Requests        int64   `json:"requests"`
+	ReadUnits       float64 `json:"read_units"`
+	WriteUnits      float64 `json:"write_units"`       // the table's write units (what one changed item costs)
+	IndexWriteUnits float64 `json:"index_write_units"` // the GSIs' write units on top
+	BaselineSeconds float64 `json:"baseline_seconds"`
+	RatioToBaseline float64 `json:"ratio_to_baseline"`
+	Note            string  `json:"note,omitempty"`
+}
+
+// Results is bench/results.json.
+type Results struct {
+	Cases       []Case           `json:"cases"`
+	BinaryBytes map[string]int64 `json:"binary_bytes"`
+	Budgets     []Budget         `json:"budgets"`
+}
+
+// Budget is one SPEC budget and whether it held.
+type Budget struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Limit string  `json:"limit"`
+	OK    bool    `json:"ok"`
+}
+
+const course = "course-v1:Bench+Bulk+2026"
+const listCourse = "course-v1:Bench+List+2026"
+
+func main() {
+	out := flag.String("out", "bench/results.json", "where to write the results")
+	listSize := flag.Int("list-size", 100_000, "enrollments in the listed course")
+	pages := flag.Int("pages", 30, "pages of 100 to time")
+	skipBinaries := flag.Bool("skip-binaries", false, "do not build the function binaries")
+	flag.Parse()
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	dir, err := os.MkdirTemp("", "rollcall-bench-")
+	check(err)
+	defer os.RemoveAll(dir)
+	ddb, err := localstack.StartDynamoDBLocal(ctx, localstack.DynamoDBOptions{InMemory: true, DataDir: dir})
+	check(err)
+	defer ddb.Stop()
+	tpl, err := samtemplate.LoadDefault()
+	check(err)
+	client := localstack.NewDynamoDBClient(ddb.Endpoint)
+	for _, t := range []string{"rollcall-bench", "rollcall-baseline"} {
+		check(localstack.EnsureTable(ctx, client, tpl, t))
+	}
+
+	cfg := app.Config{Stage: "local", TableName: "rollcall-bench", Region: "us-east-1", DynamoDBEndpoint: ddb.Endpoint,
+		JWTSecret: "bench", SigningSecret: "bench-signing-secret-0123456789", Logger: log}
+	d, err := app.Build(ctx, cfg)
+	check(err)
+	staff := rollcall.Actor{Username: "bench", Staff: true}
+	for _, c := range []string{course, listCourse} {
+		title := "Bench"
+		_, _, err := d.Service.PutCourse(ctx, staff, c, rollcall.CourseInput{Title: &title})
+		check(err)
+	}
+	raw := &rawLoop{db: d.DynamoDB, table: "rollcall-baseline"}
+
+	// Warm the JVM and the connection pool on both paths first, so the first case is not
+	// charged with start-up.
+	_ = bulkCase(ctx, d, raw, staff, "warm-up", "w", 2_000)
+
+	var res Results
+	// Bulk enroll of new learners: 1,000, then 10,000, then the 10,000 again (all no-ops).
+	res.Cases = append(res.Cases, bulkCase(ctx, d, raw, staff, "bulk_enroll_1000", "a", 1_000))
+	big := bulkCase(ctx, d, raw, staff, "bulk_enroll_10000", "b", 10_000)
+	res.Cases = append(res.Cases, big)
+	res.Cases = append(res.Cases, bulkCase(ctx, d, raw, staff, "bulk_enroll_10000_repeat", "b", 10_000))
+	res.Cases = append(res.Cases, listCase(ctx, d, raw, staff, *listSize, *pages))
+	if !*skipBinaries {
+		res.BinaryBytes = binarySizes()
+	}
+	res.Budgets = budgets(res)
+
+	printTable(os.Stdout, res)
+	check(os.MkdirAll(filepath.Dir(*out), 0o755))
+	b, _ := json.MarshalIndent(res, "", "  ")
+	check(os.WriteFile(*out, append(b, '\n'), 0o644))
+	fmt.Printf("\nwrote %s\n", *out)
+	for _, b := range res.Budgets {
+		if !b.OK {
+			fmt.Fprintf(os.Stderr, "budget not met: %s = %.3f (limit %s)\n", b.Name, b.Value, b.Limit)
+			os.Exit(1)
+		}
+	}
+}
+
+func learners(prefix string, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("learner-%s-%05d@bench.example.com", prefix, i)
+	}
+	return ids
+}
+
+// bulkCase runs one bulk enroll through the service and the raw loop over the same items.
+func bulkCase(ctx context.Context, d *app.Deps, raw *rawLoop, staff rollcall.Actor, name, prefix string, n int) Case {
+	ids := learners(prefix, n)
+	fields := rollcall.Fields{
+		"identifiers": {Present: true, List: true, Values: ids},
+		"courses":     {Present: true, Values: []string{course}},
+		"action":      {Present: true, Values: []string{"enroll"}},
+	}
+	m0 := d.Store.Metrics.Snapshot()
+	start := time.Now()
+	resp, err := d.Service.BulkEnroll(ctx, staff, fields)
+	check(err)
+	secs := time.Since(start).Seconds()
+	m := d.Store.Metrics.Snapshot().Sub(m0)
+	changed := 0
+	for _, r := range resp.Courses[course].Results {
+		if r.Error {
+			panic("bench: an item failed: " + r.Identifier)
+		}
+		if r.Before != r.After {
+			changed++
+		}
+	}
+	// The baseline writes the very items the service wrote, with a plain BatchWriteItem loop.
+	enrollmentIDs := make([]string, n)
+	for i, id := range ids {
+		enrollmentIDs[i] = rollcall.EnrollmentID(course, id)
+	}
+	stored, err := d.Store.GetEnrollments(ctx, enrollmentIDs)
+	check(err)
+	items := make([]map[string]types.AttributeValue, 0, n)
+	for _, e := range stored {
+		items = append(items, dynamo.EncodeEnrollment(e))
+	}
+	baseSecs := raw.write(ctx, items)
+	c := Case{Name: name, Items: n, ItemsChanged: changed, Seconds: secs, ItemsPerSecond: float64(n) / secs,
+		Requests: m.Requests, ReadUnits: m.ReadUnits, WriteUnits: m.TableWriteUnits, IndexWriteUnits: m.IndexWriteUnits,
+		BaselineSeconds: baseSecs}
+	c.RatioToBaseline = (float64(n) / secs) / (float64(n) / baseSecs)
+	if changed == 0 {
+		c.Note = "a no-op repeat: the baseline rewrites the same items"
+	}
+	return c
+}
+
+// listCase fills a course with size enrollments and times pages of 100 through the service
+// (16 shards merged, cursor signed and checked) against one plain Query of 100 items.
+func listCase(ctx context.Context, d *app.Deps, raw *rawLoop, staff rollcall.Actor, size, pages int) Case {
+	now := time.Now().UTC()
+	es := make([]*rollcall.Enrollment, size)
+	for i := range es {
+		email := fmt.Sprintf("listed-%06d@bench.example.com", i)
+		at := now.Add(-time.Duration(size-i) * time.Second)
+		es[i] = &rollcall.Enrollment{ID: rollcall.EnrollmentID(listCourse, email), CourseID: listCourse, Email: email,
+			Username: fmt.Sprintf("listed%06d", i), State: rollcall.StateActive, Role: rollcall.DefaultRole, Mode: rollcall.DefaultMode,
+			CreatedAt: at, UpdatedAt: at, Version: 1}
+	}
+	fill := time.Now()
+	failed, err := d.Store.PutEnrollments(ctx, es)
+	check(err)
+	if len(failed) > 0 {
+		panic(fmt.Sprintf("bench: %d items not written", len(failed)))
+	}
+	fmt.Fprintf(os.Stderr, "filled %d enrollments in %.1fs\n", size, time.Since(fill).Seconds())
+
+	page := func(cursor string) (*rollcall.ListResult, error) {
+		return d.Service.ListCourseEnrollments(ctx, staff, listCourse, rollcall.CourseListQuery{PageSize: "100", Cursor: cursor})
+	}
+	// Warm both paths once, then interleave so that machine noise hits both alike.
+	_, err = page("")
+	check(err)
+	raw.query(ctx, listCourse)
+	var ours, base time.Duration
+	m0 := d.Store.Metrics.Snapshot()
+	cursor := ""
+	got := 0
+	for i := 0; i < pages; i++ {
+		start := time.Now()
+		r, err := page(cursor)
+		check(err)
+		ours += time.Since(start)
+		got += len(r.Items)
+		if len(r.Items) != 100 {
+			panic(fmt.Sprintf("bench: page %d has %d items", i, len(r.Items)))
+		}
+		cursor = r.Next
+		base += raw.query(ctx, listCourse)
+	}
+	m := d.Store.Metrics.Snapshot().Sub(m0)
+	perPage := ours.Seconds() / float64(pages)
+	basePerPage := base.Seconds() / float64(pages)
+	return Case{Name: "list_page_100k", Items: got, Seconds: ours.Seconds(), ItemsPerSecond: float64(got) / ours.Seconds(),
+		Requests: m.Requests, ReadUnits: m.ReadUnits, BaselineSeconds: base.Seconds(), RatioToBaseline: perPage / basePerPage,
+		Note: fmt.Sprintf("%d pages of 100 from %d enrollments; seconds per page %.4f vs %.4f", pages, size, perPage, basePerPage)}
+}
+
+// rawLoop is the plainest direct SDK code doing the same work.
+type rawLoop struct {
+	db    *dynamodb.Client
+	table string
+}
+
+// write puts items with a sequential BatchWriteItem loop of 25, retrying unprocessed items.
+func (r *rawLoop) write(ctx context.Context, items []map[string]types.AttributeValue) float64 {
+	start := time.Now()
+	for lo := 0; lo < len(items); lo += 25 {
+		reqs := make([]types.WriteRequest, 0, 25)
+		for _, it := range items[lo:min(lo+25, len(items))] {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
+		}
+		for len(reqs) > 0 {
+			out, err := r.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{r.table: reqs}})
+			check(err)
+			reqs = out.UnprocessedItems[r.table]
+		}
+	}
+	return time.Since(start).Seconds()
+}
+
+// query is one plain Query of 100 items, newest first, on one shard of the course in the
+// bench table (the same index and item shape the list reads).
+func (r *rawLoop) query(ctx context.Context, courseID string) time.Duration {
+	start := time.Now()
+	out, err := r.db.Query(ctx, &dynamodb.QueryInput{TableName: aws.String("rollcall-bench"), IndexName: aws.String(dynamo.IndexCourse),
+		KeyConditionExpression:    aws.String("GSI1PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: dynamo.CourseIndexPK(courseID, 0)}},
+		ScanIndexForward:          aws.Bool(false), Limit: aws.Int32(100)})
+	check(err)
+	if len(out.Items) != 100 {
+		panic(fmt.Sprintf("bench: raw query returned %d items", len(out.Items)))
+	}
+	return time.Since(start)
+}
+
+// binarySizes builds every function as SAM does and reports its size.
+func binarySizes() map[string]int64 {
+	dir, err := os.MkdirTemp("", "rollcall-bin-")
+	check(err)
+	defer os.RemoveAll(dir)
+	tpl, err := samtemplate.LoadDefault()
+	check(err)
+	sizes := map[string]int64{}
+	var mu sync.Mutex
+	for _, f := range tpl.Functions() {
+		target := filepath.Join(dir, f.LogicalID)
+		cmd := exec.Command("make", "--no-print-directory", "build-"+f.LogicalID, "ARTIFACTS_DIR="+target)
+		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+		check(cmd.Run())
+		st, err := os.Stat(filepath.Join(target, "bootstrap"))
+		check(err)
+		mu.Lock()
+		sizes[f.LogicalID] = st.Size()
+		mu.Unlock()
+	}
+	return sizes
+}
+
+func budgets(r Results) []Budget {
+	var out []Budget
+	for _, c := range r.Cases {
+		switch {
+		case strings.HasSuffix(c.Name, "_repeat"):
+			out = append(out, Budget{c.Name + " write units", c.WriteUnits + c.IndexWriteUnits, "== 0", c.WriteUnits+c.IndexWriteUnits == 0})
+		case strings.HasPrefix(c.Name, "bulk_"):
+			out = append(out, Budget{c.Name + " throughput / raw BatchWriteItem", c.RatioToBaseline, ">= 0.7", c.RatioToBaseline >= 0.7})
+			per := c.WriteUnits / float64(max(c.ItemsChanged, 1))
+			out = append(out, Budget{c.Name + " table write units per changed item", per, "<= 1.05", per <= 1.05})
+		case strings.HasPrefix(c.Name, "list_"):
+			out = append(out, Budget{c.Name + " seconds per page / raw Query", c.RatioToBaseline, "<= 1.5", c.RatioToBaseline <= 1.5})
+		}
+	}
+	for name, size := range r.BinaryBytes {
+		out = append(out, Budget{name + " binary bytes", float64(size), "<= 15 MB", size <= 15<<20})
+	}
+	return out
+}
+
+func printTable(w io.Writer, r Results) {
+	fmt.Fprintf(w, "%-26s %7s %7s %8s %9s %6s %9s %9s %9s %9s %7s\n", "case", "items", "changed", "seconds", "items/s", "reqs", "RCU", "WCU", "idx WCU", "base s", "ratio")
+	for _, c := range r.Cases {
+		fmt.Fprintf(w, "%-26s %7d %7d %8.3f %9.0f %6d %9.1f %9.1f %9.1f %9.3f %7.2f\n", c.Name, c.Items, c.ItemsChanged, c.Seconds,
+			c.ItemsPerSecond, c.Requests, c.ReadUnits, c.WriteUnits, c.IndexWriteUnits, c.BaselineSeconds, c.RatioToBaseline)
+	}
+	fmt.Fprintln(w)
+	for _, b := range r.Budgets {
+		mark := "ok  "
+		if !b.OK {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "%s %-58s %12.3f  %s\n", mark, b.Name, b.Value, b.Limit)
+	}
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}

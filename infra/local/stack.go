@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/localstack"
+	"github.com/rollcall/rollcall/internal/samtemplate"
+)
+
+// The local stage; its mail templates are rollcall-local-*.
+const stage = "local"
+
+// Same default as app.ConfigFromEnv for the local stage, so the token the runner prints and
+// the functions agree even when the runner is the one setting the environment.
+const defaultSigningSecret = "local-signing-secret-not-for-production"
+
+// stackConfig is what run and invoke share: where things live and which ports they use.
+type stackConfig struct {
+	root      string
+	tpl       *samtemplate.Template
+	tableName string
+	ddbPort   int
+	sesPort   int
+	apiPort   int
+	dataDir   string // .local/data: dynamodb/ (database + log), ses/ (log), streams/ (checkpoints)
+	log       *slog.Logger
+}
+
+func loadStackConfig(log *slog.Logger) (*stackConfig, error) {
+	tplPath, err := samtemplate.Find()
+	if err != nil {
+		return nil, err
+	}
+	tpl, err := samtemplate.Load(tplPath)
+	if err != nil {
+		return nil, err
+	}
+	c := &stackConfig{root: filepath.Dir(tplPath), tpl: tpl, log: log}
+	c.dataDir = filepath.Join(c.root, ".local", "data")
+	c.tableName = envOr("TABLE_NAME", "rollcall-local")
+	for _, p := range []struct {
+		env string
+		def int
+		dst *int
+	}{{"DYNAMODB_PORT", 8000, &c.ddbPort}, {"SES_PORT", 8005, &c.sesPort}, {"PORT", 3000, &c.apiPort}} {
+		v := envOr(p.env, strconv.Itoa(p.def))
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 65535 {
+			return nil, fmt.Errorf("%s=%q is not a port", p.env, v)
+		}
+		*p.dst = n
+	}
+	return c, nil
+}
+
+// stack is the running (or reused) services with the table and mail templates in place.
+type stack struct {
+	*stackConfig
+	ddb, ses *localstack.Service
+	db       *dynamodb.Client
+}
+
+// startStack starts DynamoDB Local (persisted under .local/data/dynamodb) and the emulator, or
+// reuses them when their ports already answer, then creates the table and the mail templates.
+func startStack(ctx context.Context, c *stackConfig) (*stack, error) {
+	s := &stack{stackConfig: c}
+	var wg sync.WaitGroup
+	var ddbErr, sesErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		s.ddb, ddbErr = localstack.StartDynamoDBLocal(ctx, localstack.DynamoDBOptions{
+			Port: c.ddbPort, DataDir: filepath.Join(c.dataDir, "dynamodb"), Reuse: true,
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		s.ses, sesErr = localstack.StartSES(ctx, localstack.SESOptions{
+			Port: c.sesPort, DataDir: filepath.Join(c.dataDir, "ses"), Reuse: true,
+		})
+	}()
+	wg.Wait()
+	if err := errors.Join(ddbErr, sesErr); err != nil {
+		s.stop()
+		return nil, err
+	}
+	for _, svc := range []*localstack.Service{s.ddb, s.ses} {
+		if svc.Reused {
+			c.log.Info("reusing a running service", "service", svc.Name, "endpoint", svc.Endpoint)
+		} else {
+			c.log.Info("started", "service", svc.Name, "endpoint", svc.Endpoint, "log", svc.LogFile)
+		}
+	}
+	s.db = localstack.NewDynamoDBClient(s.ddb.Endpoint)
+	if err := localstack.EnsureTable(ctx, s.db, c.tpl, c.tableName); err != nil {
+		s.stop()
+		return nil, err
+	}
+	if err := localstack.EnsureEmailTemplates(ctx, localstack.NewSESClient(s.ses.Endpoint), c.tpl, stage); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// stop stops the services this process started (reused ones keep running).
+func (s *stack) stop() {
+	for _, svc := range []*localstack.Service{s.ses, s.ddb} {
+		if svc != nil && !svc.Reused {
+			if err := svc.Stop(); err != nil {
+				s.log.Error("stop", "service", svc.Name, "err", err)
+			}
+		}
+	}
+}
+
+// setEnv gives the functions the environment template.yaml gives them in AWS, evaluated for
+// the local stage, plus the local endpoints. Variables the user set win, except the ones
+// that must point at this stack.
+func (s *stack) setEnv(publicURL string) (app.Config, error) {
+	values := map[string]string{
+		"Stage":         stage,
+		"Table":         s.tableName,
+		"PublicBaseUrl": envOr("PUBLIC_BASE_URL", publicURL),
+		"MailFrom":      envOr("MAIL_FROM", "no-reply@rollcall.local"),
+		"SigningSecret": envOr("SIGNING_SECRET", defaultSigningSecret),
+	}
+	env := map[string]string{}
+	for _, fn := range s.tpl.Functions() {
+		fe, _, err := s.tpl.FunctionEnv(fn, values) // unresolved: the JWKS settings, unused locally
+		if err != nil {
+			return app.Config{}, err
+		}
+		for k, v := range fe {
+			if prev, ok := env[k]; ok && prev != v {
+				s.log.Warn("functions disagree on an environment variable; the local stack shares one environment",
+					"var", k, "values", []string{prev, v})
+			}
+			env[k] = v
+		}
+	}
+	forced := map[string]string{
+		"STAGE":                stage,
+		"TABLE_NAME":           s.tableName,
+		"DYNAMODB_ENDPOINT":    s.ddb.Endpoint,
+		"SES_ENDPOINT":         s.ses.Endpoint,
+		"MAIL_TEMPLATE_PREFIX": "rollcall-" + stage + "-",
+		"AWS_REGION":           localstack.Region,
+	}
+	for k, v := range map[string]string{
+		"JWT_SECRET": app.DefaultLocalJWTSecret,
+		// Keeps the SDK from looking for an account (and the EC2 metadata service) if some
+		// client is built without the static local credentials.
+		"AWS_ACCESS_KEY_ID":         "local",
+		"AWS_SECRET_ACCESS_KEY":     "local",
+		"AWS_EC2_METADATA_DISABLED": "true",
+	} {
+		env[k] = v
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, forcedVar := forced[k]; forcedVar {
+			continue
+		}
+		if _, set := os.LookupEnv(k); !set {
+			os.Setenv(k, env[k])
+		}
+	}
+	for k, v := range forced {
+		os.Setenv(k, v)
+	}
+	cfg, err := app.ConfigFromEnv()
+	if err != nil {
+		return cfg, fmt.Errorf("function configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// lookup binds app.Handler to a configuration for the localstack pieces.
+func lookup(cfg app.Config) localstack.HandlerLookup {
+	return func(ctx context.Context, logicalID string) (any, error) {
+		return app.Handler(ctx, logicalID, cfg)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := strings.TrimSpace(os.Getenv(k)); v != "" {
+		return v
+	}
+	return def
+}
+
+// newLogger is the runner's own text logger, also made the default so library lines (index
+// rebuilds in localstack.EnsureTable) look the same.
+func newLogger() *slog.Logger {
+	l := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(l)
+	return l
+}

@@ -1,0 +1,62 @@
+package localstack
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// Ephemeral is an in-memory DynamoDB Local and an SES emulator on free ports, for tests and
+// throwaway stacks. A field is nil when its service was not asked for.
+type Ephemeral struct {
+	DynamoDB *Service
+	SES      *Service
+}
+
+// StartEphemeral starts the services asked for side by side (the JVM's start-up dominates;
+// node's hides behind it), logging under dataDir. On an error it stops whatever it started.
+func StartEphemeral(ctx context.Context, dataDir string, dynamoDB, ses bool) (*Ephemeral, error) {
+	var (
+		wg             sync.WaitGroup
+		e              Ephemeral
+		ddbErr, sesErr error
+	)
+	if dynamoDB {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.DynamoDB, ddbErr = StartDynamoDBLocal(ctx, DynamoDBOptions{DataDir: dataDir, InMemory: true})
+		}()
+	}
+	if ses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.SES, sesErr = StartSES(ctx, SESOptions{DataDir: dataDir})
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(ddbErr, sesErr); err != nil {
+		e.Stop()
+		return nil, err
+	}
+	return &e, nil
+}
+
+// Services lists the services that were started.
+func (e *Ephemeral) Services() []*Service {
+	var out []*Service
+	for _, s := range []*Service{e.DynamoDB, e.SES} {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Stop stops them.
+func (e *Ephemeral) Stop() {
+	for _, s := range e.Services() {
+		_ = s.Stop()
+	}
+}
