@@ -16,6 +16,7 @@ import (
 	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/httpapi"
+	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/testenv"
 )
 
@@ -39,7 +40,7 @@ type env struct {
 func newEnv(t *testing.T, functions ...string) *env {
 	t.Helper()
 	services := testenv.Start(t)
-	_, table := testenv.NewTable(t)
+	_, table := testenv.NewTable(t, localstack.WithoutStream()) // nothing here reads the stream
 	return newEnvOn(t, services.DynamoDBEndpoint, services.SESEndpoint, table, functions...)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/rollcall/rollcall/internal/dynamo"
+	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/rollcall"
 	"github.com/rollcall/rollcall/internal/testenv"
 )
@@ -126,7 +127,7 @@ func ensureCourses(t *testing.T, s *dynamo.Store, es ...[]*rollcall.Enrollment) 
 
 func newStore(t *testing.T, es ...[]*rollcall.Enrollment) (*dynamo.Store, *dynamodb.Client, string) {
 	t.Helper()
-	db, table := testenv.NewTable(t)
+	db, table := testenv.NewTable(t, localstack.WithoutStream())
 	s := dynamo.New(db, table)
 	s.Parallel = 16
 	ensureCourses(t, s, es...)
@@ -311,7 +312,7 @@ func TestListPageCost(t *testing.T) {
 	course := "course-v1:Org+Big+2026"
 	const n = 10_000
 	es := genEnrollments(course, n, t0, time.Second, nil)
-	_, table := testenv.NewTable(t)
+	_, table := testenv.NewTable(t, localstack.WithoutStream())
 	// A client configured as app.Build configures it (keep-alive connections for 16 at once).
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 128, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
 	db := dynamodb.NewFromConfig(aws.Config{Region: "us-east-1", HTTPClient: hc,

@@ -81,7 +81,11 @@ type mailBatch struct {
 func newHarness(t *testing.T, o options) *harness {
 	t.Helper()
 	env := testenv.Start(t)
-	_, table := testenv.NewTable(t)
+	var tableOpts []localstack.TableOption
+	if o.noStreams {
+		tableOpts = append(tableOpts, localstack.WithoutStream())
+	}
+	_, table := testenv.NewTable(t, tableOpts...)
 	h := &harness{t: t, table: table, now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
 	sesEndpoint := env.SESEndpoint
 	if o.sesEndpoint != "" {

@@ -154,15 +154,17 @@ func SES(t testing.TB) *sesv2.Client {
 }
 
 // NewTable creates a uniquely named table from template.yaml (deleted when the test ends) and
-// returns a client and its name.
-func NewTable(t testing.TB) (*dynamodb.Client, string) {
+// returns a client and its name. Tests that do not read the table's stream should pass
+// localstack.WithoutStream(): the services are shared by every test binary of make test, and
+// DynamoDB Local slows down with every stream record it holds (see WithoutStream).
+func NewTable(t testing.TB, opts ...localstack.TableOption) (*dynamodb.Client, string) {
 	t.Helper()
 	e := Start(t)
 	client := localstack.NewDynamoDBClient(e.DynamoDBEndpoint)
 	name := "rollcall-test-" + randomHex(6)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := localstack.EnsureTable(ctx, client, e.Template, name); err != nil {
+	if err := localstack.EnsureTable(ctx, client, e.Template, name, opts...); err != nil {
 		t.Fatalf("testenv: create table: %v", err)
 	}
 	t.Cleanup(func() {

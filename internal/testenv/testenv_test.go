@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 
+	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/testenv"
 )
 
@@ -42,9 +43,16 @@ func TestNewTable(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, other := testenv.NewTable(t)
+	_, other := testenv.NewTable(t, localstack.WithoutStream())
 	if other == table {
 		t.Error("table names repeat")
+	}
+	out, err = db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Table.LatestStreamArn != nil || len(out.Table.GlobalSecondaryIndexes) != 3 {
+		t.Errorf("table without stream %+v", out.Table)
 	}
 }
 
