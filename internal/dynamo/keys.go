@@ -60,6 +60,7 @@ const (
 	pfxAudit      = "A#"
 	pfxMailSent   = "M#"
 	pfxIdem       = "IDEM#"
+	pfxRegMark    = "REGMARK#"
 	pfxCourseIdx  = "C#"
 	pfxRecent     = "R#"
 	pfxExpiry     = "X#"
@@ -68,6 +69,7 @@ const (
 	skCourse      = "COURSE"
 	skLease       = "LEASE"
 	skIdem        = "IDEM"
+	skRegMark     = "REGMARK"
 )
 
 // TimeLayout is the fixed-width UTC layout of times in sort keys and attributes, so that
@@ -101,6 +103,13 @@ func PersonPK(email string) string { return pfxPerson + rollcall.PersonHash(emai
 
 // UserPK is the username-uniqueness item's partition.
 func UserPK(username string) string { return pfxUser + rollcall.NormalizeUsername(username) }
+
+// RegMarkShards is how many counters CreateUser spreads its registration count over, so that
+// concurrent registrations rarely meet on one item in their transactions.
+const RegMarkShards = 16
+
+// RegMarkPK is one registration counter (item: PK, SK=REGMARK, n: users created in it).
+func RegMarkPK(shard int) string { return fmt.Sprintf("%s%02d", pfxRegMark, shard) }
 
 // CoursePK is a course's partition.
 func CoursePK(id string) string { return pfxCourse + id }

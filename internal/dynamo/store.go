@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -324,18 +325,32 @@ func (s *Store) courseSeq(ctx context.Context, courseID string) (int64, error) {
 // ---------------------------------------------------------------------------------------------
 // Users
 
+// CreateUser writes the username item and the email item (each must be new) and counts the
+// registration in one of RegMarkShards counters, all in one transaction, so RegistrationMark
+// changes exactly when a user exists that did not before. Two registrations that meet on a
+// counter conflict; the loser retries.
 func (s *Store) CreateUser(ctx context.Context, u *rollcall.User) error {
 	cond := aws.String("attribute_not_exists(PK)")
-	out, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+	shard := ShardOf(rollcall.PersonHash(u.Email)) % RegMarkShards
+	in := &dynamodb.TransactWriteItemsInput{
 		TransactItems: []types.TransactWriteItem{
 			{Put: &types.Put{TableName: &s.Table, Item: encodeUser(UserPK(u.Username), u), ConditionExpression: cond}},
 			{Put: &types.Put{TableName: &s.Table, Item: encodeUser(PersonPK(u.Email), u), ConditionExpression: cond}},
+			{Update: &types.Update{TableName: &s.Table, Key: key(RegMarkPK(shard), skRegMark),
+				UpdateExpression:          aws.String("ADD n :one"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)}}},
 		},
 		ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes,
-	})
-	if err != nil {
+	}
+	for attempt := 0; ; attempt++ {
+		out, err := s.DB.TransactWriteItems(ctx, in)
+		if err == nil {
+			s.Metrics.write(out.ConsumedCapacity...)
+			return nil
+		}
 		var tc *types.TransactionCanceledException
 		if errors.As(err, &tc) {
+			s.Metrics.Requests.Add(1)
 			reasons := tc.CancellationReasons
 			if len(reasons) > 0 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" {
 				return &rollcall.ConflictError{Detail: "A user with this username already exists."}
@@ -343,11 +358,52 @@ func (s *Store) CreateUser(ctx context.Context, u *rollcall.User) error {
 			if len(reasons) > 1 && aws.ToString(reasons[1].Code) == "ConditionalCheckFailed" {
 				return &rollcall.ConflictError{Detail: "A user with this email address already exists."}
 			}
+			if attempt < 5 && conflicted(reasons) {
+				if err := backoff(ctx, attempt+1); err != nil {
+					return fmt.Errorf("create user %s: %w", u.Username, err)
+				}
+				continue
+			}
 		}
 		return fmt.Errorf("create user %s: %w", u.Username, err)
 	}
-	s.Metrics.write(out.ConsumedCapacity...)
-	return nil
+}
+
+func conflicted(reasons []types.CancellationReason) bool {
+	for _, r := range reasons {
+		if aws.ToString(r.Code) == "TransactionConflict" {
+			return true
+		}
+	}
+	return false
+}
+
+// RegistrationMark reads the registration counters (one BatchGetItem, strongly consistent)
+// as "n0,n1,...": CreateUser bumps one in the transaction that creates the user.
+func (s *Store) RegistrationMark(ctx context.Context) (string, error) {
+	keys := make([]item, RegMarkShards)
+	for i := range keys {
+		keys[i] = key(RegMarkPK(i), skRegMark)
+	}
+	items, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return "", fmt.Errorf("registration mark: %w", err)
+	}
+	counts := make([]int64, RegMarkShards)
+	for _, it := range items {
+		var shard int
+		if _, err := fmt.Sscanf(getS(it, "PK"), pfxRegMark+"%d", &shard); err == nil && shard >= 0 && shard < RegMarkShards {
+			counts[shard] = getN(it, "n")
+		}
+	}
+	var b strings.Builder
+	for i, c := range counts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(c, 10))
+	}
+	return b.String(), nil
 }
 
 func (s *Store) GetUser(ctx context.Context, username string) (*rollcall.User, error) {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -27,6 +28,9 @@ type Store interface {
 	CreateUser(ctx context.Context, u *User) error
 	GetUser(ctx context.Context, username string) (*User, error) // ErrNotFound
 	GetUserByEmail(ctx context.Context, email string) (*User, error)
+	// RegistrationMark is an opaque value that changes whenever a user is created: equal marks
+	// read at two times mean no user was created in between.
+	RegistrationMark(ctx context.Context) (string, error)
 	// ResolveIdentifiers finds the users behind bulk identifiers in batched reads: an identifier
 	// with '@' is looked up as an email, any other as a username. The map is keyed by identifier.
 	ResolveIdentifiers(ctx context.Context, identifiers []string) (map[string]*User, error)
@@ -167,35 +171,63 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 		}
 	}
 
-	users, err := s.Store.ResolveIdentifiers(ctx, distinct(req.Identifiers))
+	// Read before anything is resolved: a user created after this mark may have missed the
+	// invitations this request writes (see registerLateSignups).
+	regMark, err := s.Store.RegistrationMark(ctx)
 	if err != nil {
-		return nil, unavailable("bulk enroll: resolve identifiers", err)
-	}
-	plan := newBulkPlan(req, courses, users, actor, s.now())
-
-	// Optimistic pass: a consistent read of every before-state. A request that changes
-	// nothing (a repeat) ends here without a single write.
-	before, err := s.Store.GetEnrollments(ctx, plan.ids(req.Courses))
-	if err != nil {
-		return nil, unavailable("bulk enroll: read enrollments", err)
-	}
-	plan.run(before)
-	if len(plan.changed) == 0 {
-		return plan.response(), nil
+		return nil, unavailable("bulk enroll: read registration mark", err)
 	}
 
-	// Something changes: take the leases of the courses that change, re-read their states
-	// under the lease (another writer may have run since), and decide again.
-	locked := plan.changedCourses()
+	// Two orders, the same guarantee: every write is decided on states read under the
+	// courses' leases. When a small sample says the request changes something (new learners,
+	// the common case), lock first and read every before-state once. Otherwise read without
+	// a lease, so that a repeat ends with no write at all, and lock and re-read only if
+	// something changes after all. The sample only picks the order.
 	owner := fmt.Sprintf("bulk-%d-%d", s.now().UnixNano(), rand.Int64())
 	if k := requestKey(ctx); k != "" {
 		owner = "idem:" + Hash16(k)
 	}
-	unlock, err := s.Store.LockCourses(ctx, locked, owner, s.leaseTTL(), s.leaseWait())
+	var (
+		locked []string
+		unlock = func(context.Context) {}
+	)
+	changes, err := s.sampleChanges(ctx, req, courses, actor)
 	if err != nil {
-		return nil, unavailable("bulk enroll: lock courses", err)
+		return nil, err
 	}
-	writes, failed, err := s.writeUnderLease(ctx, req, courses, users, actor, locked, before, &plan)
+	if changes {
+		locked = slices.Sorted(slices.Values(dedupe(req.Courses)))
+		if unlock, err = s.Store.LockCourses(ctx, locked, owner, s.leaseTTL(), s.leaseWait()); err != nil {
+			return nil, unavailable("bulk enroll: lock courses", err)
+		}
+	}
+	users, before, err := s.readBefore(ctx, req, courses, actor)
+	if err != nil {
+		unlock(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	plan := newBulkPlan(req, courses, users, actor, s.now())
+	plan.run(before)
+	if len(plan.changed) == 0 {
+		unlock(context.WithoutCancel(ctx))
+		return plan.response(), nil
+	}
+
+	var (
+		writes []*Enrollment
+		failed map[string]error
+	)
+	if locked != nil {
+		writes, failed, err = s.writePlan(ctx, plan)
+	} else {
+		// Something changes after all: take the leases of the courses that change, re-read
+		// their states under the lease (another writer may have run since), decide again.
+		locked = plan.changedCourses()
+		if unlock, err = s.Store.LockCourses(ctx, locked, owner, s.leaseTTL(), s.leaseWait()); err != nil {
+			return nil, unavailable("bulk enroll: lock courses", err)
+		}
+		writes, failed, err = s.writeUnderLease(ctx, req, courses, users, actor, locked, before, &plan)
+	}
 	unlock(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, err
@@ -209,10 +241,82 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 	// invitations it can see, and we flip the ones it could not (write, then check). This
 	// needs no lease: the read comes after our write, and each flip is a lease-checked,
 	// version-checked write of its own.
-	if err := s.registerLateSignups(ctx, writes, failed); err != nil {
+	if err := s.registerLateSignups(ctx, regMark, writes, failed); err != nil {
 		return nil, unavailable("bulk enroll: check new accounts", err)
 	}
 	return plan.response(), nil
+}
+
+// sampleSize is how many email identifiers sampleChanges reads (in every course).
+const sampleSize = 20
+
+// sampleChanges reads the before-states of the first few email identifiers of the request
+// and says whether the request would change any of them. It reads without a lease and
+// decides nothing: BulkEnroll uses it only to choose whether to lock before reading.
+func (s *Service) sampleChanges(ctx context.Context, req *BulkRequest, courses map[string]*Course, actor Actor) (bool, error) {
+	var sample []string
+	for _, ident := range req.Identifiers {
+		if ValidEmail(ident) {
+			sample = append(sample, ident)
+			if len(sample) == sampleSize {
+				break
+			}
+		}
+	}
+	if len(sample) == 0 {
+		return false, nil
+	}
+	sub := *req
+	sub.Identifiers = sample
+	p := newBulkPlan(&sub, courses, nil, actor, s.now())
+	before, err := s.Store.GetEnrollments(ctx, p.ids(req.Courses))
+	if err != nil {
+		return false, unavailable("bulk enroll: read enrollments", err)
+	}
+	p.run(before)
+	return len(p.changed) > 0, nil
+}
+
+// readBefore resolves the identifiers and reads every before-state of the request. The
+// enrollment id of an email identifier needs no lookup, so those are read while the
+// identifiers resolve; a username's once it has resolved.
+func (s *Service) readBefore(ctx context.Context, req *BulkRequest, courses map[string]*Course, actor Actor) (map[string]*User, map[string]*Enrollment, error) {
+	byEmail := newBulkPlan(req, courses, nil, actor, s.now()).ids(req.Courses)
+	var (
+		users   map[string]*User
+		userErr error
+		wg      sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		users, userErr = s.Store.ResolveIdentifiers(ctx, distinct(req.Identifiers))
+	}()
+	before, err := s.Store.GetEnrollments(ctx, byEmail)
+	wg.Wait()
+	if userErr != nil {
+		return nil, nil, unavailable("bulk enroll: resolve identifiers", userErr)
+	}
+	if err != nil {
+		return nil, nil, unavailable("bulk enroll: read enrollments", err)
+	}
+	read := toSet(byEmail)
+	var more []string
+	for _, id := range newBulkPlan(req, courses, users, actor, s.now()).ids(req.Courses) {
+		if !read[id] {
+			more = append(more, id)
+		}
+	}
+	if len(more) > 0 {
+		rest, err := s.Store.GetEnrollments(ctx, more)
+		if err != nil {
+			return nil, nil, unavailable("bulk enroll: read enrollments", err)
+		}
+		for id, e := range rest {
+			before[id] = e
+		}
+	}
+	return users, before, nil
 }
 
 // writeUnderLease re-reads the before-states of the locked courses (another writer may have
@@ -236,6 +340,11 @@ func (s *Service) writeUnderLease(ctx context.Context, req *BulkRequest, courses
 	p.lockedOnly = toSet(locked)
 	p.run(before)
 	*plan = p
+	return s.writePlan(ctx, p)
+}
+
+// writePlan writes a plan's changes; the caller holds the leases of their courses.
+func (s *Service) writePlan(ctx context.Context, p *bulkPlan) ([]*Enrollment, map[string]error, error) {
 	writes := p.writes()
 	for _, e := range writes {
 		s.sealInvitation(e)
@@ -262,7 +371,10 @@ func (s *Service) InvitationToken(e *Enrollment) string {
 // registerLateSignups converts invitations just written for emails that now have an account,
 // each with a lease-checked, version-checked write (a concurrent registration may be
 // converting the same invitation: one of them does it, the other finds nothing to do).
-func (s *Service) registerLateSignups(ctx context.Context, written []*Enrollment, failed map[string]error) error {
+//
+// Most requests skip the reads: if no user was created since mark (read before the
+// identifiers were resolved), every invitee's account state is the one the request saw.
+func (s *Service) registerLateSignups(ctx context.Context, mark string, written []*Enrollment, failed map[string]error) error {
 	var emails []string
 	byEmail := map[string][]*Enrollment{}
 	for _, e := range written {
@@ -274,6 +386,13 @@ func (s *Service) registerLateSignups(ctx context.Context, written []*Enrollment
 		}
 	}
 	if len(emails) == 0 {
+		return nil
+	}
+	now, err := s.Store.RegistrationMark(ctx)
+	if err != nil {
+		return err
+	}
+	if now == mark {
 		return nil
 	}
 	users, err := s.Store.ResolveIdentifiers(ctx, emails)
