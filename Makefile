@@ -20,7 +20,7 @@ PY_STAMP := $(VENV)/.installed
 # build-<LogicalId> with ARTIFACTS_DIR set).
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" -o $(ARTIFACTS_DIR)/bootstrap
 
-.PHONY: all deps browser go-deps run test test-go lint sam-validate sam-build token invoke bench fuzz load clean build
+.PHONY: all deps browser go-deps run test test-go lint sam-validate sam-build token invoke bench fuzz load clean reset-data build
 
 all: test
 
@@ -128,6 +128,10 @@ fuzz:
 
 clean:
 	rm -rf .aws-sam bin
+
+## reset-data: forget make run's local data (stop make run first)
+reset-data:
+	rm -rf .local/data
 
 ## schemathesis: fuzz the local stack against openapi.yaml (fresh in-memory services on free
 ## ports; SCHEMATHESIS_ARGS go to infra/schemathesis/run.sh, e.g. "-max-examples 50 -seed 1")
