@@ -191,7 +191,9 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 		locked []string
 		unlock = func(context.Context) {}
 	)
-	changes, err := s.sampleChanges(ctx, req, courses, actor)
+	// Identifiers resolve outside the lease (a registration after regMark is caught after
+	// the write), at the same time as the sample is read.
+	users, changes, err := s.resolveAndSample(ctx, req, courses, actor)
 	if err != nil {
 		return nil, err
 	}
@@ -201,10 +203,10 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 			return nil, unavailable("bulk enroll: lock courses", err)
 		}
 	}
-	users, before, err := s.readBefore(ctx, req, courses, actor)
+	before, err := s.Store.GetEnrollments(ctx, newBulkPlan(req, courses, users, actor, s.now()).ids(req.Courses))
 	if err != nil {
 		unlock(context.WithoutCancel(ctx))
-		return nil, err
+		return nil, unavailable("bulk enroll: read enrollments", err)
 	}
 	plan := newBulkPlan(req, courses, users, actor, s.now())
 	plan.run(before)
@@ -247,41 +249,14 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 	return plan.response(), nil
 }
 
-// sampleSize is how many email identifiers sampleChanges reads (in every course).
+// sampleSize is how many email identifiers resolveAndSample samples (in every course).
 const sampleSize = 20
 
-// sampleChanges reads the before-states of the first few email identifiers of the request
-// and says whether the request would change any of them. It reads without a lease and
-// decides nothing: BulkEnroll uses it only to choose whether to lock before reading.
-func (s *Service) sampleChanges(ctx context.Context, req *BulkRequest, courses map[string]*Course, actor Actor) (bool, error) {
-	var sample []string
-	for _, ident := range req.Identifiers {
-		if ValidEmail(ident) {
-			sample = append(sample, ident)
-			if len(sample) == sampleSize {
-				break
-			}
-		}
-	}
-	if len(sample) == 0 {
-		return false, nil
-	}
-	sub := *req
-	sub.Identifiers = sample
-	p := newBulkPlan(&sub, courses, nil, actor, s.now())
-	before, err := s.Store.GetEnrollments(ctx, p.ids(req.Courses))
-	if err != nil {
-		return false, unavailable("bulk enroll: read enrollments", err)
-	}
-	p.run(before)
-	return len(p.changed) > 0, nil
-}
-
-// readBefore resolves the identifiers and reads every before-state of the request. The
-// enrollment id of an email identifier needs no lookup, so those are read while the
-// identifiers resolve; a username's once it has resolved.
-func (s *Service) readBefore(ctx context.Context, req *BulkRequest, courses map[string]*Course, actor Actor) (map[string]*User, map[string]*Enrollment, error) {
-	byEmail := newBulkPlan(req, courses, nil, actor, s.now()).ids(req.Courses)
+// resolveAndSample resolves the identifiers and, at the same time, reads the before-states
+// of the first few email identifiers (whose enrollment ids need no lookup) to say whether
+// the request would change any of them. The sample is read without a lease and decides
+// nothing: BulkEnroll uses it only to choose whether to lock before reading.
+func (s *Service) resolveAndSample(ctx context.Context, req *BulkRequest, courses map[string]*Course, actor Actor) (map[string]*User, bool, error) {
 	var (
 		users   map[string]*User
 		userErr error
@@ -292,31 +267,35 @@ func (s *Service) readBefore(ctx context.Context, req *BulkRequest, courses map[
 		defer wg.Done()
 		users, userErr = s.Store.ResolveIdentifiers(ctx, distinct(req.Identifiers))
 	}()
-	before, err := s.Store.GetEnrollments(ctx, byEmail)
+	var sample []string
+	for _, ident := range req.Identifiers {
+		if ValidEmail(ident) {
+			sample = append(sample, ident)
+			if len(sample) == sampleSize {
+				break
+			}
+		}
+	}
+	changes := false
+	var sampleErr error
+	if len(sample) > 0 {
+		sub := *req
+		sub.Identifiers = sample
+		p := newBulkPlan(&sub, courses, nil, actor, s.now())
+		var before map[string]*Enrollment
+		if before, sampleErr = s.Store.GetEnrollments(ctx, p.ids(req.Courses)); sampleErr == nil {
+			p.run(before)
+			changes = len(p.changed) > 0
+		}
+	}
 	wg.Wait()
 	if userErr != nil {
-		return nil, nil, unavailable("bulk enroll: resolve identifiers", userErr)
+		return nil, false, unavailable("bulk enroll: resolve identifiers", userErr)
 	}
-	if err != nil {
-		return nil, nil, unavailable("bulk enroll: read enrollments", err)
+	if sampleErr != nil {
+		return nil, false, unavailable("bulk enroll: read enrollments", sampleErr)
 	}
-	read := toSet(byEmail)
-	var more []string
-	for _, id := range newBulkPlan(req, courses, users, actor, s.now()).ids(req.Courses) {
-		if !read[id] {
-			more = append(more, id)
-		}
-	}
-	if len(more) > 0 {
-		rest, err := s.Store.GetEnrollments(ctx, more)
-		if err != nil {
-			return nil, nil, unavailable("bulk enroll: read enrollments", err)
-		}
-		for id, e := range rest {
-			before[id] = e
-		}
-	}
-	return users, before, nil
+	return users, changes, nil
 }
 
 // writeUnderLease re-reads the before-states of the locked courses (another writer may have
