@@ -382,8 +382,10 @@ func conflicted(reasons []types.CancellationReason) bool {
 // as "n0,n1,...": CreateUser bumps one in the transaction that creates the user.
 func (s *Store) RegistrationMark(ctx context.Context) (string, error) {
 	keys := make([]item, RegMarkShards)
+	shardOf := make(map[string]int, RegMarkShards)
 	for i := range keys {
 		keys[i] = key(RegMarkPK(i), skRegMark)
+		shardOf[RegMarkPK(i)] = i
 	}
 	items, err := s.batchGet(ctx, keys)
 	if err != nil {
@@ -391,9 +393,8 @@ func (s *Store) RegistrationMark(ctx context.Context) (string, error) {
 	}
 	counts := make([]int64, RegMarkShards)
 	for _, it := range items {
-		var shard int
-		if _, err := fmt.Sscanf(getS(it, "PK"), pfxRegMark+"%d", &shard); err == nil && shard >= 0 && shard < RegMarkShards {
-			counts[shard] = getN(it, "n")
+		if i, ok := shardOf[getS(it, "PK")]; ok {
+			counts[i] = getN(it, "n")
 		}
 	}
 	var b strings.Builder

@@ -198,17 +198,17 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 		return nil, err
 	}
 	if changes {
-		locked = slices.Sorted(slices.Values(dedupe(req.Courses)))
+		locked = dedupe(req.Courses) // LockCourses takes them in sorted order
 		if unlock, err = s.Store.LockCourses(ctx, locked, owner, s.leaseTTL(), s.leaseWait()); err != nil {
 			return nil, unavailable("bulk enroll: lock courses", err)
 		}
 	}
-	before, err := s.Store.GetEnrollments(ctx, newBulkPlan(req, courses, users, actor, s.now()).ids(req.Courses))
+	plan := newBulkPlan(req, courses, users, actor, s.now())
+	before, err := s.Store.GetEnrollments(ctx, plan.ids(req.Courses))
 	if err != nil {
 		unlock(context.WithoutCancel(ctx))
 		return nil, unavailable("bulk enroll: read enrollments", err)
 	}
-	plan := newBulkPlan(req, courses, users, actor, s.now())
 	plan.run(before)
 	if len(plan.changed) == 0 {
 		unlock(context.WithoutCancel(ctx))
@@ -300,7 +300,7 @@ func (s *Service) resolveAndSample(ctx context.Context, req *BulkRequest, course
 
 // writeUnderLease re-reads the before-states of the locked courses (another writer may have
 // run since the optimistic read), decides again and writes the changes. The caller holds the
-// courses' leases; this is the whole critical section, kept to two store round trips.
+// courses' leases; in this order the critical section is two store round trips.
 func (s *Service) writeUnderLease(ctx context.Context, req *BulkRequest, courses map[string]*Course, users map[string]*User,
 	actor Actor, locked []string, before map[string]*Enrollment, plan **bulkPlan) ([]*Enrollment, map[string]error, error) {
 	ids := (*plan).ids(locked)
