@@ -1,26 +1,8 @@
-// Command expire-invitations is the Lambda of ExpireInvitationsFunction in template.yaml: it only wires
-// configuration, store, domain and handler (internal/app) and hands the handler to Lambda.
+// Command expire-invitations is the Lambda of ExpireInvitationsFunction in template.yaml: it
+// only wires configuration, store, domain and handler (internal/app) and hands the handler to
+// Lambda.
 package main
 
-import (
-	"context"
-	"log/slog"
-	"os"
+import "github.com/rollcall/rollcall/internal/app"
 
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/rollcall/rollcall/internal/app"
-)
-
-func main() {
-	cfg, err := app.ConfigFromEnv()
-	if err == nil {
-		var h any
-		if h, err = app.Handler(context.Background(), "ExpireInvitationsFunction", cfg); err == nil {
-			lambda.Start(h)
-			return
-		}
-	}
-	slog.Error("ExpireInvitationsFunction: cannot start", "error", err)
-	os.Exit(1)
-}
+func main() { app.Start("ExpireInvitationsFunction") }
