@@ -27,10 +27,24 @@ func (s *registeringStore) PutEnrollments(ctx context.Context, es []*rollcall.En
 	return s.Store.PutEnrollments(ctx, es)
 }
 
+func (s *registeringStore) CommitEnrollments(ctx context.Context, courses []string, read map[string]int64, es []*rollcall.Enrollment) error {
+	s.once.Do(func() { s.err = s.register() })
+	return s.Store.CommitEnrollments(ctx, courses, read, es)
+}
+
 func TestBulkInviteRacingRegistration(t *testing.T) {
-	for _, n := range []int{1, 60} { // under and over the sample size: both lock orders
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
+	for _, tc := range []struct {
+		n           int
+		alwaysLease bool
+	}{
+		{1, false},  // a small request: the optimistic commit
+		{1, true},   // the lease, locked before reading (the sample has a change)
+		{60, false}, // a large request: the lease, locked before reading
+	} {
+		t.Run(fmt.Sprintf("%d-lease=%v", tc.n, tc.alwaysLease), func(t *testing.T) {
+			n := tc.n
 			f := newFixture(t)
+			f.deps.Service.AlwaysLease = tc.alwaysLease
 			ids := make([]string, n)
 			for i := range ids {
 				ids[i] = fmt.Sprintf("racer%02d@example.com", i)

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
@@ -350,10 +351,17 @@ func TestBulkLimits(t *testing.T) {
 	mustStatus(t, r, http.StatusUnsupportedMediaType)
 }
 
-// Two concurrent requests on the same enrollments: the lease makes them serial, so neither
-// update is lost and each response's before-state is the other's after-state or the start.
+// Two concurrent requests on the same enrollments are serial, so neither update is lost and
+// each response's before-state is the other's after-state or the start: by the version
+// check of the optimistic commit (small requests) and by the lease (large ones).
 func TestBulkConcurrentRequestsSerialize(t *testing.T) {
+	t.Run("commit", func(t *testing.T) { testBulkConcurrentRequestsSerialize(t, false) })
+	t.Run("lease", func(t *testing.T) { testBulkConcurrentRequestsSerialize(t, true) })
+}
+
+func testBulkConcurrentRequestsSerialize(t *testing.T, alwaysLease bool) {
 	f := newFixture(t)
+	f.deps.Service.AlwaysLease = alwaysLease
 	var wg sync.WaitGroup
 	res := make([]response, 2)
 	for i, cohort := range []string{"cohort1", "cohort2"} {
@@ -382,6 +390,69 @@ func TestBulkConcurrentRequestsSerialize(t *testing.T) {
 	e := f.enrollment(t, cohortCourse, "notenrolled@example.com")
 	if e.Version != 2 || e.Cohort != afterCohorts[second] {
 		t.Fatalf("final %+v, want version 2 and cohort %v", e, afterCohorts[second])
+	}
+}
+
+// A small request into a course that a large request has leased waits for the lease and then
+// commits; one that would wait past LeaseWait gets the SPEC's 503 and writes nothing.
+func TestBulkSmallRequestWaitsForLease(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	unlock, err := f.deps.Store.LockCourses(ctx, []string{courseKey}, "a-large-request", time.Minute, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		unlock(ctx)
+		close(released)
+	}()
+	mustStatus(t, f.bulk(t, bulkPaths[0], map[string]any{"identifiers": "waiter@example.com", "action": "enroll", "courses": courseKey}, true), http.StatusOK)
+	select {
+	case <-released:
+	default:
+		t.Fatal("the request committed while the course was leased")
+	}
+	if e := f.enrollment(t, courseKey, "waiter@example.com"); e.State != rollcall.StateInvited {
+		t.Fatalf("after the wait: %+v", e)
+	}
+
+	if _, err := f.deps.Store.LockCourses(ctx, []string{courseKey}, "a-stuck-request", time.Minute, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	f.deps.Service.LeaseWait = 200 * time.Millisecond
+	r := f.bulk(t, bulkPaths[0], map[string]any{"identifiers": "late@example.com", "action": "enroll", "courses": courseKey}, true)
+	mustStatus(t, r, http.StatusServiceUnavailable)
+	if r.Header.Get("Retry-After") == "" || !strings.Contains(string(r.Body), `"detail":"The course is busy`) {
+		t.Fatalf("busy course: %v %s", r.Header, r.Body)
+	}
+	if _, err := f.deps.Store.GetEnrollment(ctx, rollcall.EnrollmentID(courseKey, "late@example.com")); err != rollcall.ErrNotFound {
+		t.Fatalf("a refused request wrote: %v", err)
+	}
+}
+
+// A small request (one transaction) is a handful of store calls, and costs what DynamoDB
+// bills a transaction: 2 WCU for each enrollment it reads (written or only checked) and for
+// the course's lease check, plus the sequence counter when it creates enrollments.
+func TestBulkSmallRequestCost(t *testing.T) {
+	f := newFixture(t)
+	ids := []string{"s1@example.com", "s2@example.com", "s3@example.com", enrolledEmail, notEnrolled}
+	body := map[string]any{"identifiers": ids, "action": "enroll", "courses": courseKey}
+	m0 := f.deps.Store.Metrics.Snapshot()
+	mustStatus(t, f.bulk(t, bulkPaths[0], body, true), http.StatusOK)
+	m := f.deps.Store.Metrics.Snapshot().Sub(m0)
+	t.Logf("5 identifiers, 4 changes: %d DynamoDB requests, %.1f read units, %.1f table + %.1f index write units",
+		m.Requests, m.ReadUnits, m.TableWriteUnits, m.IndexWriteUnits)
+	// course, registration mark (twice), identifiers, enrollments, seq counter, transaction
+	if m.Requests > 8 {
+		t.Fatalf("%d requests", m.Requests)
+	}
+	if want := 2.0*(5+1) + 1; m.TableWriteUnits > want {
+		t.Fatalf("%.1f table write units, want at most %.1f", m.TableWriteUnits, want)
+	}
+	if e := f.enrollment(t, courseKey, "s1@example.com"); e.State != rollcall.StateInvited {
+		t.Fatalf("s1: %+v", e)
 	}
 }
 

@@ -273,8 +273,8 @@ func (s *Store) PutCourse(ctx context.Context, c *rollcall.Course) (bool, error)
 }
 
 // reserveSeqs numbers the enrollments that have no Seq yet: one ADD on each course's counter
-// reserves a contiguous range. A reservation whose write then fails leaves a gap, which the
-// lists skip.
+// (the courses at the same time) reserves a contiguous range. A reservation whose write then
+// fails leaves a gap, which the lists skip.
 func (s *Store) reserveSeqs(ctx context.Context, es []*rollcall.Enrollment) error {
 	byCourse := map[string][]*rollcall.Enrollment{}
 	var courses []string
@@ -286,7 +286,8 @@ func (s *Store) reserveSeqs(ctx context.Context, es []*rollcall.Enrollment) erro
 			byCourse[e.CourseID] = append(byCourse[e.CourseID], e)
 		}
 	}
-	for _, c := range courses {
+	return s.forChunks(ctx, len(courses), 1, func(ctx context.Context, i, _ int) error {
+		c := courses[i]
 		news := byCourse[c]
 		out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.Table, Key: key(CoursePK(c), skCourse),
 			UpdateExpression:          aws.String("ADD enr_seq :n"),
@@ -303,11 +304,11 @@ func (s *Store) reserveSeqs(ctx context.Context, es []*rollcall.Enrollment) erro
 		}
 		s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 		last := getN(out.Attributes, "enr_seq")
-		for i, e := range news {
-			e.Seq = last - int64(len(news)) + 1 + int64(i)
+		for j, e := range news {
+			e.Seq = last - int64(len(news)) + 1 + int64(j)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // courseSeq is the highest seq handed out in a course (0 if none).
@@ -705,51 +706,96 @@ func (s *Store) PutEnrollments(ctx context.Context, es []*rollcall.Enrollment) (
 // leaseFree is the condition that no live bulk lease holds a course.
 const leaseFree = "attribute_not_exists(PK) OR #u < :now"
 
+// leaseCheck is the transaction step that fails while a live bulk lease holds the course.
+func (s *Store) leaseCheck(courseID string, nowMilli int64) types.TransactWriteItem {
+	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: &s.Table, Key: key(LeasePK(courseID), skLease),
+		ConditionExpression:       aws.String(leaseFree),
+		ExpressionAttributeNames:  map[string]string{"#u": "until"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(nowMilli)}}}
+}
+
+// versionIs is the condition that an enrollment still has the version read (0: still absent).
+func versionIs(prev int64) (*string, map[string]types.AttributeValue) {
+	if prev == 0 {
+		return aws.String("attribute_not_exists(PK)"), nil
+	}
+	return aws.String("ver = :v"), map[string]types.AttributeValue{":v": num(prev)}
+}
+
 // SaveEnrollment writes one enrollment in a transaction that also checks the course's lease,
 // so that it never interleaves with a bulk request's read-then-write.
 func (s *Store) SaveEnrollment(ctx context.Context, e *rollcall.Enrollment, prev int64) error {
-	if err := s.reserveSeqs(ctx, []*rollcall.Enrollment{e}); err != nil {
+	return s.CommitEnrollments(ctx, []string{e.CourseID}, map[string]int64{e.ID: prev}, []*rollcall.Enrollment{e})
+}
+
+// CommitEnrollments is the write of a small bulk request (and of every single edit): one
+// transaction that checks that no lease holds any of the courses and that every enrollment
+// the request read still has the version it read: the Put's condition for those it changes,
+// a ConditionCheck for those it leaves alone. So it commits as if the whole request had run
+// alone at that instant, with no lease to take or wait for. DynamoDB bills 2 WCU for each
+// step, a Put or a ConditionCheck, which is why only small bulk requests come this way.
+func (s *Store) CommitEnrollments(ctx context.Context, courses []string, read map[string]int64, es []*rollcall.Enrollment) error {
+	if n := len(courses) + len(read); n > rollcall.MaxCommitItems {
+		return fmt.Errorf("commit enrollments: %d items, at most %d", n, rollcall.MaxCommitItems)
+	}
+	writes := make(map[string]*rollcall.Enrollment, len(es))
+	for _, e := range es {
+		if _, ok := read[e.ID]; !ok {
+			return fmt.Errorf("commit enrollments: %s written but not read", e.ID)
+		}
+		writes[e.ID] = e
+	}
+	if err := s.reserveSeqs(ctx, es); err != nil {
 		return err
 	}
-	put := &types.Put{TableName: &s.Table, Item: EncodeEnrollment(e)}
-	if prev == 0 {
-		put.ConditionExpression = aws.String("attribute_not_exists(PK)")
-	} else {
-		put.ConditionExpression = aws.String("ver = :v")
-		put.ExpressionAttributeValues = map[string]types.AttributeValue{":v": num(prev)}
+	now := time.Now().UnixMilli()
+	steps := make([]types.TransactWriteItem, 0, len(courses)+len(read))
+	for _, c := range courses {
+		steps = append(steps, s.leaseCheck(c, now))
+	}
+	ids := make([]string, 0, len(read))
+	for id := range read {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		cond, vals := versionIs(read[id])
+		if e := writes[id]; e != nil {
+			steps = append(steps, types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: EncodeEnrollment(e),
+				ConditionExpression: cond, ExpressionAttributeValues: vals}})
+			continue
+		}
+		pk, sk := EnrollmentKey(id)
+		steps = append(steps, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: &s.Table, Key: key(pk, sk),
+			ConditionExpression: cond, ExpressionAttributeValues: vals}})
 	}
 	out, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems: []types.TransactWriteItem{
-			{ConditionCheck: &types.ConditionCheck{TableName: &s.Table, Key: key(LeasePK(e.CourseID), skLease),
-				ConditionExpression:       aws.String(leaseFree),
-				ExpressionAttributeNames:  map[string]string{"#u": "until"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(time.Now().UnixMilli())}}},
-			{Put: put},
-		},
+		TransactItems:          steps,
 		ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes,
 	})
 	if err != nil {
-		return s.transactionError(err, fmt.Sprintf("save enrollment %s", e.ID))
+		return s.transactionError(err, courses, fmt.Sprintf("commit %d enrollments", len(es)))
 	}
 	s.Metrics.write(out.ConsumedCapacity...)
 	return nil
 }
 
-// transactionError maps a cancelled lease+write transaction: the lease check failing means
-// the course is busy; anything else conflicting means the item moved on.
-func (s *Store) transactionError(err error, op string) error {
+// AwaitCourse waits until no live bulk lease holds the course, or returns ErrCourseBusy at
+// the deadline.
+func (s *Store) AwaitCourse(ctx context.Context, courseID string, deadline time.Time) error {
+	return s.awaitLease(ctx, courseID, deadline)
+}
+
+// transactionError maps a cancelled lease-checked transaction whose first steps check the
+// leases of courses: one of those failing means that course is busy; anything else
+// conflicting means an item moved on.
+func (s *Store) transactionError(err error, courses []string, op string) error {
 	var tc *types.TransactionCanceledException
 	if errors.As(err, &tc) {
 		s.Metrics.Requests.Add(1)
 		for i, r := range tc.CancellationReasons {
-			switch aws.ToString(r.Code) {
-			case "ConditionalCheckFailed":
-				if i == 0 {
-					return rollcall.ErrCourseBusy
-				}
-				return rollcall.ErrVersionChange
-			case "TransactionConflict":
-				return rollcall.ErrVersionChange
+			if aws.ToString(r.Code) == "ConditionalCheckFailed" && i < len(courses) {
+				return &rollcall.CourseBusyError{CourseID: courses[i]}
 			}
 		}
 		return rollcall.ErrVersionChange

@@ -50,10 +50,36 @@ type Store interface {
 	// SaveEnrollment writes one enrollment if its course is not leased and the stored version
 	// is still prevVersion (0 = must not exist): ErrCourseBusy or ErrVersionChange otherwise.
 	SaveEnrollment(ctx context.Context, e *Enrollment, prevVersion int64) error
+	// CommitEnrollments writes es atomically if no lease holds any of courses and every
+	// enrollment in read (id -> version read, 0 = absent) still has that version; es must be
+	// among them. A *CourseBusyError or ErrVersionChange otherwise. At most MaxCommitItems
+	// courses and enrollments together.
+	CommitEnrollments(ctx context.Context, courses []string, read map[string]int64, es []*Enrollment) error
+	// AwaitCourse waits until no bulk lease holds the course, or gives ErrCourseBusy at deadline.
+	AwaitCourse(ctx context.Context, courseID string, deadline time.Time) error
 }
+
+// MaxCommitItems is how many courses and enrollments one CommitEnrollments may cover (a
+// DynamoDB transaction's limit).
+const MaxCommitItems = 100
+
+// smallRequestItems bounds the bulk requests that commit optimistically (see fitsOneCommit):
+// a transaction bills 2 WCU for every enrollment it reads, written or only checked, and for
+// every course's lease check, so 25 costs at most 50 WCU. A larger request writes in
+// batches under leases at about 1 WCU per change.
+const smallRequestItems = 25
 
 // ErrCourseBusy means another bulk enrollment holds the course.
 var ErrCourseBusy = errors.New("course is busy with another bulk enrollment")
+
+// CourseBusyError is ErrCourseBusy naming the course, so that a writer can wait for it.
+type CourseBusyError struct{ CourseID string }
+
+func (e *CourseBusyError) Error() string {
+	return "course " + e.CourseID + " is busy with another bulk enrollment"
+}
+
+func (e *CourseBusyError) Is(target error) bool { return target == ErrCourseBusy }
 
 type requestKeyCtx struct{}
 
@@ -78,7 +104,10 @@ type Service struct {
 	// a writer waits for a busy course before answering 503.
 	LeaseTTL  time.Duration
 	LeaseWait time.Duration
-	Log       *slog.Logger
+	// AlwaysLease sends every bulk write through the leases, however small (tests use it to
+	// exercise that path with small requests).
+	AlwaysLease bool
+	Log         *slog.Logger
 }
 
 func (s *Service) now() time.Time {
@@ -178,8 +207,18 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 		return nil, unavailable("bulk enroll: read registration mark", err)
 	}
 
-	// Two orders, the same guarantee: every write is decided on states read under the
-	// courses' leases. When a small sample says the request changes something (new learners,
+	// A small request commits optimistically in one transaction: no lease to take, so small
+	// requests on a course do not queue behind one another (only real conflicts retry).
+	if !s.AlwaysLease && fitsOneCommit(req) {
+		users, err := s.Store.ResolveIdentifiers(ctx, distinct(req.Identifiers))
+		if err != nil {
+			return nil, unavailable("bulk enroll: resolve identifiers", err)
+		}
+		return s.bulkCommit(ctx, req, courses, users, actor, regMark)
+	}
+
+	// A larger request writes in batches under its courses' leases. Two orders, the same
+	// guarantee: every write is decided on states read under the courses' leases. When a small sample says the request changes something (new learners,
 	// the common case), lock first and read every before-state once. Otherwise read without
 	// a lease, so that a repeat ends with no write at all, and lock and re-read only if
 	// something changes after all. The sample only picks the order.
@@ -247,6 +286,73 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 		return nil, unavailable("bulk enroll: check new accounts", err)
 	}
 	return plan.response(), nil
+}
+
+// fitsOneCommit says whether a request is small: every enrollment it may touch, and a lease
+// check per course, are at most smallRequestItems.
+func fitsOneCommit(req *BulkRequest) bool {
+	people, courses := len(distinct(req.Identifiers)), len(dedupe(req.Courses))
+	return people*courses+courses <= min(smallRequestItems, MaxCommitItems)
+}
+
+// bulkCommit runs a small bulk request optimistically: read every before-state, decide, and
+// commit the changes in one transaction on condition that nothing read has changed and no
+// lease holds the courses. A conflict means another writer got there first: read again and
+// decide again (its result is then this request's before-state, as in a serial order). A
+// course leased by a large request is waited for.
+func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[string]*Course, users map[string]*User,
+	actor Actor, regMark string) (*BulkResponse, error) {
+	ids := newBulkPlan(req, courses, users, actor, s.now()).ids(req.Courses)
+	courseIDs := dedupe(req.Courses)
+	deadline := time.Now().Add(s.leaseWait())
+	backoff := 10 * time.Millisecond
+	for {
+		before, err := s.Store.GetEnrollments(ctx, ids)
+		if err != nil {
+			return nil, unavailable("bulk enroll: read enrollments", err)
+		}
+		plan := newBulkPlan(req, courses, users, actor, s.now())
+		plan.run(before)
+		if len(plan.changed) == 0 {
+			return plan.response(), nil
+		}
+		read := make(map[string]int64, len(ids))
+		for _, id := range ids {
+			read[id] = 0
+			if e := before[id]; e != nil {
+				read[id] = e.Version
+			}
+		}
+		writes := plan.writes()
+		for _, e := range writes {
+			s.sealInvitation(e)
+		}
+		err = s.Store.CommitEnrollments(ctx, courseIDs, read, writes)
+		var busy *CourseBusyError
+		switch {
+		case err == nil:
+			if err := s.registerLateSignups(ctx, regMark, writes, nil); err != nil {
+				return nil, unavailable("bulk enroll: check new accounts", err)
+			}
+			return plan.response(), nil
+		case errors.As(err, &busy):
+			if err := s.Store.AwaitCourse(ctx, busy.CourseID, deadline); err != nil {
+				return nil, unavailable("bulk enroll: wait for course", err)
+			}
+		case errors.Is(err, ErrVersionChange):
+			if time.Now().After(deadline) {
+				return nil, unavailable("bulk enroll: commit enrollments", err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil, unavailable("bulk enroll: commit enrollments", ctx.Err())
+			case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff)))):
+			}
+			backoff = min(backoff*2, 200*time.Millisecond)
+		default:
+			return nil, unavailable("bulk enroll: commit enrollments", err)
+		}
+	}
 }
 
 // sampleSize is how many email identifiers resolveAndSample samples (in every course).
