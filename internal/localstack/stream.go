@@ -353,6 +353,9 @@ func (c *consumer) describe(ctx context.Context) ([]types.Shard, error) {
 	return shards, nil
 }
 
+// shutdownGrace is how long a stopping runner lets a batch in flight run on.
+const shutdownGrace = 5 * time.Second
+
 // deliver invokes the function with the records. n is how many leading records were
 // processed (all of them on success); whole reports a function error rather than reported
 // item failures.
@@ -371,7 +374,14 @@ func (c *consumer) deliver(ctx context.Context, recs []types.Record) (n int, who
 	if err != nil {
 		return 0, true, err
 	}
-	out, err := c.r.opts.Invoker.Invoke(ctx, c.fn, payload)
+	// A batch in flight finishes when the runner stops, as Lambda lets an invocation run on
+	// when its event source goes away (else every stop logs the handler's cancelled writes
+	// and redelivers the batch); shutdownGrace bounds the wait.
+	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, cancel) })
+	defer stop()
+	out, err := c.r.opts.Invoker.Invoke(ictx, c.fn, payload)
 	if err != nil {
 		return 0, true, err
 	}
