@@ -305,7 +305,7 @@ func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[
 	ids := newBulkPlan(req, courses, users, actor, s.now()).ids(req.Courses)
 	courseIDs := dedupe(req.Courses)
 	deadline := time.Now().Add(s.leaseWait())
-	backoff := 10 * time.Millisecond
+	pause := 10 * time.Millisecond
 	for {
 		before, err := s.Store.GetEnrollments(ctx, ids)
 		if err != nil {
@@ -328,30 +328,40 @@ func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[
 			s.sealInvitation(e)
 		}
 		err = s.Store.CommitEnrollments(ctx, courseIDs, read, writes)
-		var busy *CourseBusyError
-		switch {
-		case err == nil:
+		if err == nil {
 			if err := s.registerLateSignups(ctx, regMark, writes, nil); err != nil {
 				return nil, unavailable("bulk enroll: check new accounts", err)
 			}
 			return plan.response(), nil
-		case errors.As(err, &busy):
-			if err := s.Store.AwaitCourse(ctx, busy.CourseID, deadline); err != nil {
-				return nil, unavailable("bulk enroll: wait for course", err)
-			}
-		case errors.Is(err, ErrVersionChange):
-			if time.Now().After(deadline) {
-				return nil, unavailable("bulk enroll: commit enrollments", err)
-			}
-			select {
-			case <-ctx.Done():
-				return nil, unavailable("bulk enroll: commit enrollments", ctx.Err())
-			case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff)))):
-			}
-			backoff = min(backoff*2, 200*time.Millisecond)
-		default:
+		}
+		if err := s.awaitRetry(ctx, err, deadline, &pause); err != nil {
 			return nil, unavailable("bulk enroll: commit enrollments", err)
 		}
+	}
+}
+
+// awaitRetry is what an optimistic writer does when its write was refused: wait for the
+// course that a large bulk request holds, or pause (jittered, doubling) after a version
+// conflict. A nil error means try again; any other refusal, or a wait past the deadline,
+// ends the attempt with the error to report.
+func (s *Service) awaitRetry(ctx context.Context, err error, deadline time.Time, pause *time.Duration) error {
+	var busy *CourseBusyError
+	switch {
+	case errors.As(err, &busy):
+		return s.Store.AwaitCourse(ctx, busy.CourseID, deadline)
+	case errors.Is(err, ErrVersionChange), errors.Is(err, ErrCourseBusy):
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(*pause + time.Duration(rand.Int64N(int64(*pause)))):
+		}
+		*pause = min(*pause*2, 200*time.Millisecond)
+		return nil
+	default:
+		return err
 	}
 }
 
@@ -668,7 +678,7 @@ func toSet(xs []string) map[string]bool {
 // (returns nil), or the course stays busy past LeaseWait.
 func (s *Service) saveWithRetry(ctx context.Context, id string, edit func(cur *Enrollment) (*Enrollment, error)) (*Enrollment, error) {
 	deadline := time.Now().Add(s.leaseWait())
-	backoff := 20 * time.Millisecond
+	pause := 10 * time.Millisecond
 	for {
 		cur, err := s.Store.GetEnrollment(ctx, id)
 		if err != nil && !errors.Is(err, ErrNotFound) {
@@ -690,18 +700,9 @@ func (s *Service) saveWithRetry(ctx context.Context, id string, edit func(cur *E
 		if err == nil {
 			return next, nil
 		}
-		if !errors.Is(err, ErrVersionChange) && !errors.Is(err, ErrCourseBusy) {
+		if err := s.awaitRetry(ctx, err, deadline, &pause); err != nil {
 			return nil, unavailable("save enrollment", err)
 		}
-		if time.Now().After(deadline) {
-			return nil, unavailable("save enrollment", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, unavailable("save enrollment", ctx.Err())
-		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff)))):
-		}
-		backoff = min(backoff*2, 500*time.Millisecond)
 	}
 }
 
