@@ -111,3 +111,33 @@ func TestCommitEnrollments(t *testing.T) {
 		t.Fatal("a write of an unread enrollment was accepted")
 	}
 }
+
+// A lease lapses soon after its holder's deadline, not after the whole ttl: a holder that
+// crashes (here: never releases) blocks its course only until Lambda would have stopped it.
+func TestLeaseEndsWithItsHolder(t *testing.T) {
+	ctx := context.Background()
+	course := "course-v1:Org+Crash+2026"
+	s, _, _ := newStore(t)
+	if _, err := s.PutCourse(ctx, &rollcall.Course{ID: course, Title: course}); err != nil {
+		t.Fatal(err)
+	}
+	holder, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := s.LockCourses(holder, []string{course}, "crashed", time.Minute, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AwaitCourse(ctx, course, time.Now().Add(100*time.Millisecond)); !errors.Is(err, rollcall.ErrCourseBusy) {
+		t.Fatalf("a fresh lease: %v", err)
+	}
+	// The holder's deadline is 0.2 s away and the margin 2 s; the ttl is a minute.
+	if err := s.AwaitCourse(ctx, course, time.Now().Add(10*time.Second)); err != nil {
+		t.Fatalf("the lease outlived its holder's deadline: %v", err)
+	}
+	// Without a deadline the ttl holds.
+	if _, err := s.LockCourses(ctx, []string{course}, "no-deadline", time.Minute, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AwaitCourse(ctx, course, time.Now().Add(3*time.Second)); !errors.Is(err, rollcall.ErrCourseBusy) {
+		t.Fatalf("a lease with no deadline lapsed early: %v", err)
+	}
+}

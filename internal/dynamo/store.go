@@ -549,8 +549,9 @@ func (s *Store) queryAll(ctx context.Context, in *dynamodb.QueryInput, fn func(i
 // them, waits for that one (with reads) and starts again. Keeping leases while waiting long
 // would make everyone queued on them wait too (a convoy); giving them up at once would
 // starve a request that needs several courses free together. A lease past its time is free,
-// so a crashed holder blocks for at most ttl; the owner may take over its own lease (a retry
-// of the same request, see rollcall.WithRequestKey).
+// so a crashed holder blocks for at most ttl, or until its ctx's deadline (see leaseUntil);
+// the owner may take over its own lease (a retry of the same request, see
+// rollcall.WithRequestKey).
 func (s *Store) LockCourses(ctx context.Context, courses []string, owner string, ttl, wait time.Duration) (func(context.Context), error) {
 	const holdWait = 250 * time.Millisecond
 	sorted := append([]string(nil), courses...)
@@ -584,14 +585,30 @@ func (s *Store) LockCourses(ctx context.Context, courses []string, owner string,
 	}
 }
 
+// leaseMargin is how long a lease outlives its holder's deadline: long enough for a write
+// already sent when the holder stopped to land.
+const leaseMargin = 2 * time.Second
+
+// leaseUntil is when a lease taken now expires: after ttl, or at the holder's deadline (plus
+// leaseMargin) if that comes first. Lambda stops an invocation at its deadline, so a holder
+// that crashes or times out blocks its courses until then, not for the whole ttl.
+func leaseUntil(ctx context.Context, now time.Time, ttl time.Duration) time.Time {
+	until := now.Add(ttl)
+	if d, ok := ctx.Deadline(); ok && d.Add(leaseMargin).Before(until) {
+		until = d.Add(leaseMargin)
+	}
+	return until
+}
+
 // tryLeases takes the leases in order until one is held by someone else (busy).
 func (s *Store) tryLeases(ctx context.Context, courses []string, owner string, ttl time.Duration) (held []string, busy string, err error) {
 	for _, c := range courses {
 		now := time.Now()
+		until := leaseUntil(ctx, now, ttl)
 		it := key(LeasePK(c), skLease)
 		it["owner"] = str(owner)
-		it["until"] = num(now.Add(ttl).UnixMilli())
-		it["ttl"] = num(now.Add(ttl).Unix() + 3600)
+		it["until"] = num(until.UnixMilli())
+		it["ttl"] = num(until.Unix() + 3600)
 		out, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: it,
 			ConditionExpression:       aws.String("attribute_not_exists(PK) OR #u < :now OR #o = :o"),
 			ExpressionAttributeNames:  map[string]string{"#u": "until", "#o": "owner"},

@@ -42,7 +42,8 @@ type Store interface {
 
 	// LockCourses takes the bulk-write lease of each course (in sorted order, waiting while
 	// another holder has it, up to wait) and returns the function that releases them.
-	// A course that stays busy gives ErrCourseBusy.
+	// A course that stays busy gives ErrCourseBusy. A lease lapses after ttl, or soon after
+	// ctx's deadline (when Lambda stops the holder) if that comes first.
 	LockCourses(ctx context.Context, courses []string, owner string, ttl, wait time.Duration) (unlock func(context.Context), err error)
 	// PutEnrollments writes whole items in batches. Only a holder of the courses' leases may
 	// call it. It returns the ids whose write failed after retries.
