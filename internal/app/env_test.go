@@ -77,6 +77,8 @@ func newEnvOn(t *testing.T, dynamoEndpoint, sesEndpoint, table string, functions
 			fnOps = api.BulkOps()
 		case "AdminFunction":
 			fnOps = api.AdminOps()
+		case "ListEnrollmentsFunction":
+			fnOps = api.ListOps()
 		default:
 			t.Fatalf("newEnv: no ops for %s", fn)
 		}

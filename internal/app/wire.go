@@ -85,7 +85,7 @@ func Build(ctx context.Context, c Config) (*Deps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
-	db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+	db := dynamodb.NewFromConfig(awsCfg, dynamo.MarkThrottling, func(o *dynamodb.Options) {
 		if c.DynamoDBEndpoint != "" {
 			o.BaseEndpoint = aws.String(c.DynamoDBEndpoint)
 			// DynamoDB Local's CRC32 header does not always match its body.

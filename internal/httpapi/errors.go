@@ -21,6 +21,7 @@ const (
 	detailForbidden     = "You do not have permission to perform this action."
 	detailNotFound      = "Not found."
 	detailServerError   = "A server error occurred."
+	detailThrottled     = "Request was throttled. Expected available in 1 second."
 )
 
 type detail struct {
@@ -42,10 +43,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // 5xx at error level with the cause; 4xx are the client's and appear in the access log only.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := errorResponse(err)
-	if status >= 500 {
+	switch {
+	case status >= 500:
 		logger(r.Context()).ErrorContext(r.Context(), "request failed", "status", status, "error", err.Error())
+	case status == http.StatusTooManyRequests:
+		logger(r.Context()).WarnContext(r.Context(), "request throttled by the store", "error", err.Error())
 	}
 	switch status {
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", "1")
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
 	case http.StatusServiceUnavailable:
@@ -87,6 +93,8 @@ func errorResponse(err error) (int, any) {
 		return http.StatusRequestEntityTooLarge, detail{te.Detail}
 	case errors.As(err, &ue):
 		return http.StatusUnprocessableEntity, detail{ue.Detail}
+	case errors.Is(err, rollcall.ErrThrottled): // before outages: a throttled store call is wrapped as one
+		return http.StatusTooManyRequests, detail{detailThrottled}
 	case errors.As(err, &una):
 		return http.StatusServiceUnavailable, detail{una.Detail}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

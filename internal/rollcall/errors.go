@@ -15,6 +15,8 @@ var (
 	ErrForbidden     = errors.New("forbidden")
 	ErrUnauthorized  = errors.New("unauthorized")
 	ErrVersionChange = errors.New("item changed concurrently")
+	// ErrThrottled means the store refused for capacity after retries: a 429, not an outage.
+	ErrThrottled = errors.New("throttled by the store")
 )
 
 // ValidationError is a 400 with Django REST Framework's shape: field -> messages, and
