@@ -1,10 +1,12 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -671,6 +673,22 @@ func (s *Store) awaitLease(ctx context.Context, courseID string, deadline time.T
 	}
 }
 
+// spreadOverBlocks orders writes so that the calls in flight at any moment hit many course
+// blocks, hence many GSI1 partition keys (block mod Shards). A bulk request numbers its new
+// enrollments consecutively: written in seq order, every call in flight would land in the
+// same block and one key would take the whole request's write rate. Taking the blocks in
+// turn (by seq within the block, then seq) puts up to 25 blocks in every call.
+func spreadOverBlocks(es []*rollcall.Enrollment) []*rollcall.Enrollment {
+	out := slices.Clone(es)
+	slices.SortStableFunc(out, func(a, b *rollcall.Enrollment) int {
+		if c := cmp.Compare(a.Seq%BlockSize, b.Seq%BlockSize); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
+	return out
+}
+
 // PutEnrollments writes whole items with BatchWriteItem, 25 a call, several calls at once.
 // Items still unprocessed after retries are reported per id; a request-level failure (the
 // store is out) is returned as err.
@@ -683,6 +701,7 @@ func (s *Store) PutEnrollments(ctx context.Context, es []*rollcall.Enrollment) (
 	if err := s.reserveSeqs(ctx, es); err != nil {
 		return nil, fmt.Errorf("put enrollments: %w", err)
 	}
+	es = spreadOverBlocks(es)
 	err := s.forChunks(ctx, len(es), chunk, func(ctx context.Context, lo, hi int) error {
 		reqs := make([]types.WriteRequest, 0, hi-lo)
 		for _, e := range es[lo:hi] {
