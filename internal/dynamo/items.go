@@ -86,6 +86,7 @@ func EncodeEnrollment(e *rollcall.Enrollment) item {
 		"ver":    num(e.Version),
 		"seq":    num(e.Seq),
 		"GSI1PK": str(CourseIndexPK(e.CourseID, CourseShard(CourseBlock(e.Seq)))), "GSI1SK": str(SeqSK(e.Seq)),
+		"GSI4PK": str(CourseStateIndexPK(e.CourseID, e.State, shard)), "GSI4SK": str(SeqSK(e.Seq)),
 	}
 	if e.Username != "" {
 		it["username"] = str(e.Username)

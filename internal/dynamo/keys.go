@@ -9,6 +9,7 @@
 //	             GSI2PK=R#<shard> GSI2SK=<created>#<id>   (registered, active or unenrolled)
 //	             GSI2PK=X#<shard> GSI2SK=<expires>#<id>   (open invitations)
 //	             GSI3PK=T#<token_hash>             (the latest invitation's token, kept after use)
+//	             GSI4PK=S#<course>#<state>#<shard> GSI4SK=<seq>               (every enrollment)
 //	user         PK=U#<lower(username)> SK=USER      username email created_at
 //	user/email   PK=P#<eh>          SK=USER          username email created_at
 //	course       PK=COURSE#<id>     SK=COURSE        title cohorts admins invitation_ttl_days ...
@@ -48,6 +49,7 @@ const (
 	IndexCourse = "GSI1"
 	IndexTime   = "GSI2"
 	IndexToken  = "GSI3"
+	IndexState  = "GSI4"
 )
 
 // Key prefixes.
@@ -65,6 +67,7 @@ const (
 	pfxRecent     = "R#"
 	pfxExpiry     = "X#"
 	pfxToken      = "T#"
+	pfxState      = "S#"
 	skUser        = "USER"
 	skCourse      = "COURSE"
 	skLease       = "LEASE"
@@ -129,6 +132,13 @@ func SeqSK(seq int64) string { return fmt.Sprintf("%012d", seq) }
 // CourseIndexPK is one shard of a course in GSI1.
 func CourseIndexPK(courseID string, shard int) string {
 	return fmt.Sprintf("%s%s#%02d", pfxCourseIdx, courseID, shard)
+}
+
+// CourseStateIndexPK is one shard of a course's enrollments in one (stored) state in GSI4.
+// The shard is by a hash of the id: a bulk request that invites 10,000 learners into one
+// course spreads over all of them.
+func CourseStateIndexPK(courseID string, state rollcall.State, shard int) string {
+	return fmt.Sprintf("%s%s#%s#%02d", pfxState, courseID, state, shard)
 }
 
 // RecentIndexPK is one shard of registered enrollments by creation time in GSI2.

@@ -30,6 +30,9 @@ const maxQueryLimit = 1000
 // can fill it: one or two Queries for a page of 100 when nothing is filtered. Filters and
 // `days` are applied as the items come (a filtered list reads more blocks a round, doubling).
 func (s *Store) CourseEnrollmentsPage(ctx context.Context, courseID string, q rollcall.PageQuery) (*rollcall.EnrollmentPage, error) {
+	if q.Filter.State != "" && !q.Filter.Registered && q.Since.IsZero() {
+		return s.courseStatePage(ctx, courseID, q)
+	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = rollcall.DefaultPageSize
@@ -118,6 +121,33 @@ func (s *Store) CourseEnrollmentsPage(ctx context.Context, courseID string, q ro
 	return &rollcall.EnrollmentPage{Items: out, More: more}, nil
 }
 
+// courseStatePage is a course's list filtered by state, on GSI4: the shards of each stored
+// state that can have that effective state (an open invitation past its expiry counts as
+// expired until the expiry job marks it), merged newest first. A sparse state costs what its
+// own items cost, not a walk over every block of the course.
+func (s *Store) courseStatePage(ctx context.Context, courseID string, q rollcall.PageQuery) (*rollcall.EnrollmentPage, error) {
+	stored := []rollcall.State{q.Filter.State}
+	if q.Filter.State == rollcall.StateExpired {
+		stored = append(stored, rollcall.StateInvited)
+	}
+	pks := make([]string, 0, len(stored)*Shards)
+	for _, st := range stored {
+		for i := range Shards {
+			pks = append(pks, CourseStateIndexPK(courseID, st, i))
+		}
+	}
+	var hi string
+	if q.After != nil && q.After.Seq > 0 {
+		hi = SeqSK(q.After.Seq)
+	}
+	iq, _ := buildIndexQuery(IndexState, "GSI4PK", "GSI4SK", "", hi, q.Filter)
+	page, err := s.mergedPage(ctx, iq, pks, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("course enrollments %s (%s): %w", courseID, q.Filter.State, err)
+	}
+	return page, nil
+}
+
 // queryBlock reads the enrollments of one block with lo <= seq <= hi, newest first.
 func (s *Store) queryBlock(ctx context.Context, courseID string, block, lo, hi int64, limit int32) ([]*rollcall.Enrollment, error) {
 	in := &dynamodb.QueryInput{
@@ -181,7 +211,12 @@ func (s *Store) RecentEnrollmentsPage(ctx context.Context, q rollcall.PageQuery)
 	}
 	f := q.Filter
 	f.Registered = false
-	page, err := s.mergedPage(ctx, IndexTime, "GSI2PK", "GSI2SK", pks, q, f)
+	lo, hi := timeRange(q)
+	iq, empty := buildIndexQuery(IndexTime, "GSI2PK", "GSI2SK", lo, hi, f)
+	if empty {
+		return &rollcall.EnrollmentPage{}, nil
+	}
+	page, err := s.mergedPage(ctx, iq, pks, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("recent enrollments: %w", err)
 	}
@@ -223,14 +258,11 @@ type indexQuery struct {
 	check                 rollcall.ListFilter
 }
 
-func (s *Store) mergedPage(ctx context.Context, index, pkAttr, skAttr string, pks []string, q rollcall.PageQuery, f rollcall.ListFilter) (*rollcall.EnrollmentPage, error) {
-	limit := q.Limit
+// mergedPage reads a page of limit items from the partitions pks of one index, newest (the
+// highest sort key) first.
+func (s *Store) mergedPage(ctx context.Context, iq *indexQuery, pks []string, limit int) (*rollcall.EnrollmentPage, error) {
 	if limit <= 0 {
 		limit = rollcall.DefaultPageSize
-	}
-	iq, empty := buildIndexQuery(index, pkAttr, skAttr, q, f)
-	if empty {
-		return &rollcall.EnrollmentPage{}, nil
 	}
 	streams := make([]*shardStream, len(pks))
 	for i, pk := range pks {
@@ -342,18 +374,23 @@ func (s *Store) fetchShard(ctx context.Context, iq *indexQuery, st *shardStream,
 	return nil
 }
 
-// buildIndexQuery turns a page query into key condition and filter; empty is true when no
-// item can match (the window below the boundary ends before Since).
-func buildIndexQuery(index, pkAttr, skAttr string, q rollcall.PageQuery, f rollcall.ListFilter) (iq *indexQuery, empty bool) {
-	iq = &indexQuery{index: index, pkAttr: pkAttr, skAttr: skAttr, check: f,
-		names: map[string]string{"#pk": pkAttr}, values: map[string]types.AttributeValue{}}
-	var lo, hi string
+// timeRange is the GSI2 sort-key range of a page: created at or after Since (lo), strictly
+// before the boundary (hi); "" leaves that end open.
+func timeRange(q rollcall.PageQuery) (lo, hi string) {
 	if !q.Since.IsZero() {
 		lo = FormatTime(q.Since)
 	}
 	if q.After != nil {
 		hi = TimeSK(q.After.CreatedAt, q.After.ID)
 	}
+	return lo, hi
+}
+
+// buildIndexQuery turns a sort-key range (lo inclusive, hi exclusive, "" = open) and a filter
+// into key condition and filter expression; empty is true when no item can match.
+func buildIndexQuery(index, pkAttr, skAttr, lo, hi string, f rollcall.ListFilter) (iq *indexQuery, empty bool) {
+	iq = &indexQuery{index: index, pkAttr: pkAttr, skAttr: skAttr, check: f,
+		names: map[string]string{"#pk": pkAttr}, values: map[string]types.AttributeValue{}}
 	switch {
 	case lo == "" && hi == "":
 		iq.keyCond = "#pk = :pk"

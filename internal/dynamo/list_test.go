@@ -49,7 +49,7 @@ func TestShardSpread(t *testing.T) {
 	for i, e := range es {
 		e.Seq = int64(i + 1) // as one bulk request numbers them
 	}
-	keys := map[string]map[string]int{"PK": {}, "GSI1PK": {}, "GSI2PK": {}}
+	keys := map[string]map[string]int{"PK": {}, "GSI1PK": {}, "GSI2PK": {}, "GSI4PK": {}}
 	for _, e := range es {
 		it := dynamo.EncodeEnrollment(e)
 		for attr, counts := range keys {
@@ -78,12 +78,14 @@ func TestShardSpread(t *testing.T) {
 	inv := genEnrollments("course-v1:Org+Hot+2026", 10_000, t0, time.Second, func(_ int, e *rollcall.Enrollment) {
 		e.Username, e.State, e.ExpiresAt = "", rollcall.StateInvited, t0.Add(14*24*time.Hour)
 	})
-	x := map[string]bool{}
+	x, st := map[string]bool{}, map[string]bool{}
 	for _, e := range inv {
-		x[dynamo.EncodeEnrollment(e)["GSI2PK"].(*types.AttributeValueMemberS).Value] = true
+		it := dynamo.EncodeEnrollment(e)
+		x[it["GSI2PK"].(*types.AttributeValueMemberS).Value] = true
+		st[it["GSI4PK"].(*types.AttributeValueMemberS).Value] = true
 	}
-	if len(x) < 10 {
-		t.Errorf("expiry keys: %d distinct", len(x))
+	if len(x) < 10 || len(st) < 10 {
+		t.Errorf("expiry keys: %d distinct; course-state keys: %d distinct", len(x), len(st))
 	}
 }
 
@@ -397,4 +399,38 @@ func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
+}
+
+// A sparse state in a large course costs its own items: a page of the 5 open invitations among
+// 3,000 enrollments reads the state's shards, not every block of the course.
+func TestSparseStateFilterCost(t *testing.T) {
+	course := "course-v1:Org+Sparse+2026"
+	now := t0.Add(time.Hour)
+	es := genEnrollments(course, 3000, t0, time.Second, func(i int, e *rollcall.Enrollment) {
+		if i%600 == 7 {
+			e.Username, e.State, e.ExpiresAt = "", rollcall.StateInvited, now.Add(24*time.Hour)
+		}
+	})
+	s, _, _ := newStore(t, es)
+	f := rollcall.ListFilter{State: rollcall.StateInvited, Now: now}
+	want := expected(es, rollcall.PageQuery{Filter: f}, nil)
+	before := s.Metrics.Snapshot()
+	p, err := s.CourseEnrollmentsPage(context.Background(), course, rollcall.PageQuery{Limit: 100, Filter: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.Metrics.Snapshot().Sub(before)
+	got := make([]string, len(p.Items))
+	for i, e := range p.Items {
+		got[i] = e.ID
+	}
+	if !slices.Equal(got, want) || len(want) != 5 || p.More {
+		t.Fatalf("got %d items (more %v), want the 5 in order", len(got), p.More)
+	}
+	t.Logf("5 invitations among 3,000: %d queries, %.1f read units", m.Requests, m.ReadUnits)
+	// One query a shard, each reading the few items of its shard (the block walk read all
+	// 3,000 enrollments: 7 queries and 124 read units, measured).
+	if m.Requests > dynamo.Shards || m.ReadUnits > float64(dynamo.Shards) {
+		t.Fatalf("%d queries and %.1f read units for 5 items", m.Requests, m.ReadUnits)
+	}
 }
