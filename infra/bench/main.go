@@ -77,7 +77,7 @@ const listCourse = "course-v1:Bench+List+2026"
 func main() {
 	out := flag.String("out", "bench/results.json", "where to write the results")
 	listSize := flag.Int("list-size", 100_000, "enrollments in the listed course")
-	pages := flag.Int("pages", 30, "pages of 100 to time")
+	pages := flag.Int("pages", 100, "pages of 100 to time")
 	skipBinaries := flag.Bool("skip-binaries", false, "do not build the function binaries")
 	runs := flag.Int("runs", 3, "runs of each bulk case; the median run is reported")
 	flag.Parse()
