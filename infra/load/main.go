@@ -4,7 +4,7 @@
 // seeds courses and learners, then runs -clients concurrent clients for -duration mixing
 //
 //	so2_list     GET  /api/so2/v1/enrollments?course_id=C&page_size=50
-//	course_list  GET  /api/courses/{C}/enrollments?page_size=50
+//	course_list  GET  /api/courses/{C}/enrollments?page_size=50[&state=invited|active|unenrolled]
 //	user_list    GET  /api/users/{u}/enrollments
 //	bulk_enroll  POST /api/bulk_enroll/v1/bulk_enroll/  (a few overlapping learners into 1-2 of a few courses)
 //
@@ -262,7 +262,13 @@ func (w *workload) next(rng *rand.Rand, c config) (string, request) {
 	case 0:
 		return "so2_list", request{method: "GET", path: "/api/so2/v1/enrollments?" + url.Values{"course_id": {course}, "page_size": {"50"}}.Encode()}
 	case 1:
-		return "course_list", request{method: "GET", path: "/api/courses/" + url.PathEscape(course) + "/enrollments?page_size=50"}
+		// Half of the course lists filter by state (GSI4), as an admin's view of open
+		// invitations or active learners does.
+		q := url.Values{"page_size": {"50"}}
+		if rng.IntN(2) == 0 {
+			q.Set("state", []string{"invited", "active", "unenrolled"}[rng.IntN(3)])
+		}
+		return "course_list", request{method: "GET", path: "/api/courses/" + url.PathEscape(course) + "/enrollments?" + q.Encode()}
 	default:
 		u := w.users[rng.IntN(len(w.users))]
 		return "user_list", request{method: "GET", path: "/api/users/" + url.PathEscape(u) + "/enrollments"}
