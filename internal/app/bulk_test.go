@@ -7,11 +7,9 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -489,14 +487,9 @@ func TestIdempotencyKey(t *testing.T) {
 	f := newFixture(t)
 	send := func(key string, body map[string]any) response {
 		t.Helper()
-		raw, _ := json.Marshal(body)
-		req := httptest.NewRequest("POST", bulkPaths[0], bytes.NewReader(raw))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+f.staff)
+		req := f.request("POST", bulkPaths[0], f.staff, body, "")
 		req.Header.Set("Idempotency-Key", key)
-		rec := httptest.NewRecorder()
-		f.handler.ServeHTTP(rec, req)
-		return response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+		return f.serve(req)
 	}
 	body := map[string]any{"identifiers": notEnrolled + ",someone.new@example.com", "action": "enroll", "email_students": true, "courses": courseKey}
 	first := send("key-1", body)
@@ -522,13 +515,9 @@ func TestIdempotencyKey(t *testing.T) {
 
 	// The Redu create: the replay carries the same invitation_url and mails nobody twice.
 	create := func() response {
-		req := httptest.NewRequest("POST", "/api/courses/"+courseKey+"/enrollments", strings.NewReader(`{"enrollment": {"email": "redu@example.com"}}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+f.staff)
+		req := f.request("POST", "/api/courses/"+courseKey+"/enrollments", f.staff, `{"enrollment": {"email": "redu@example.com"}}`, "application/json")
 		req.Header.Set("Idempotency-Key", "create-1")
-		rec := httptest.NewRecorder()
-		f.handler.ServeHTTP(rec, req)
-		return response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+		return f.serve(req)
 	}
 	c1, c2 := create(), create()
 	mustStatus(t, c1, http.StatusCreated)

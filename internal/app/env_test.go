@@ -133,6 +133,12 @@ func (r response) json(t *testing.T) any {
 // do sends a request; body is JSON-encoded unless it is a string (sent as is with ctype).
 func (e *env) do(method, path, tok string, body any, ctype string) response {
 	e.t.Helper()
+	return e.serve(e.request(method, path, tok, body, ctype))
+}
+
+// request builds the request do sends, for a test that adds headers or a context first.
+func (e *env) request(method, path, tok string, body any, ctype string) *http.Request {
+	e.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -157,6 +163,11 @@ func (e *env) do(method, path, tok string, body any, ctype string) response {
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
+	return req
+}
+
+// serve sends a request through the handler.
+func (e *env) serve(req *http.Request) response {
 	rec := httptest.NewRecorder()
 	e.handler.ServeHTTP(rec, req)
 	return response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}

@@ -5,13 +5,11 @@ package app_test
 // them explains.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
 	"sync"
@@ -88,13 +86,9 @@ func TestStoreOutageMidRequestThenRetry(t *testing.T) {
 	}
 	body, _ := json.Marshal(map[string]any{"identifiers": ids, "action": "enroll", "email_students": true, "courses": courseKey})
 	send := func() response {
-		req := httptest.NewRequest("POST", bulkPaths[0], bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+f.staff)
+		req := f.request("POST", bulkPaths[0], f.staff, body, "application/json")
 		req.Header.Set("Idempotency-Key", "outage-1")
-		rec := httptest.NewRecorder()
-		f.handler.ServeHTTP(rec, req)
-		return response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+		return f.serve(req)
 	}
 
 	// Stop DynamoDB Local once the request has started writing.
@@ -249,14 +243,8 @@ func testTwentyConcurrentBulkRequests(t *testing.T, alwaysLease bool) {
 	}
 
 	send := func(e *env, staff string, r request) response {
-		raw, _ := json.Marshal(r.body)
-		hr := httptest.NewRequest("POST", bulkPaths[0], bytes.NewReader(raw))
-		hr = hr.WithContext(context.WithValue(hr.Context(), reqIDKey{}, r.id))
-		hr.Header.Set("Content-Type", "application/json")
-		hr.Header.Set("Authorization", "Bearer "+staff)
-		rec := httptest.NewRecorder()
-		e.handler.ServeHTTP(rec, hr)
-		return response{Status: rec.Code, Body: rec.Body.Bytes()}
+		req := e.request("POST", bulkPaths[0], staff, r.body, "")
+		return e.serve(req.WithContext(context.WithValue(req.Context(), reqIDKey{}, r.id)))
 	}
 
 	// Concurrently.
