@@ -32,9 +32,6 @@ func (s *Store) MailSent(ctx context.Context, refs []MailRef) (map[MailRef]bool,
 			continue
 		}
 		k := mailSentKey(r)
-		if _, dup := byKey[describe(k)]; dup {
-			continue
-		}
 		byKey[describe(k)] = r
 		keys = append(keys, k)
 	}

@@ -129,9 +129,17 @@ func ccOf(c *types.ConsumedCapacity) []types.ConsumedCapacity {
 }
 
 // batchGet reads keys (strongly consistent) in BatchGetItem calls of 100, several at once,
-// retrying unprocessed keys.
+// retrying unprocessed keys. A key named twice is read once (BatchGetItem rejects a call
+// that names a key twice).
 func (s *Store) batchGet(ctx context.Context, keys []item) ([]item, error) {
 	const chunk = 100
+	seen := make(map[string]bool, len(keys))
+	keys = slices.DeleteFunc(slices.Clone(keys), func(k item) bool {
+		d := describe(k)
+		dup := seen[d]
+		seen[d] = true
+		return dup
+	})
 	var (
 		mu  sync.Mutex
 		out = make([]item, 0, len(keys))
@@ -230,12 +238,8 @@ func (s *Store) GetCourse(ctx context.Context, id string) (*rollcall.Course, err
 
 func (s *Store) GetCourses(ctx context.Context, ids []string) (map[string]*rollcall.Course, error) {
 	keys := make([]item, 0, len(ids))
-	seen := map[string]bool{}
 	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			keys = append(keys, key(CoursePK(id), skCourse))
-		}
+		keys = append(keys, key(CoursePK(id), skCourse))
 	}
 	items, err := s.batchGet(ctx, keys)
 	if err != nil {
@@ -481,13 +485,10 @@ func (s *Store) GetEnrollment(ctx context.Context, id string) (*rollcall.Enrollm
 
 func (s *Store) GetEnrollments(ctx context.Context, ids []string) (map[string]*rollcall.Enrollment, error) {
 	keys := make([]item, 0, len(ids))
-	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		// BatchGetItem rejects a request that names a key twice.
-		if seen[id] || !rollcall.ValidEnrollmentID(id) {
+		if !rollcall.ValidEnrollmentID(id) {
 			continue
 		}
-		seen[id] = true
 		pk, sk := EnrollmentKey(id)
 		keys = append(keys, key(pk, sk))
 	}
