@@ -66,4 +66,9 @@ func TestBadTokensAreRejected(t *testing.T) {
 	mustStatus(t, f.do("GET", "/api/users/EnrolledStudent", token(t, "NotEnrolledStudent", false), nil, ""), http.StatusForbidden)
 	r := f.bulkAs(t, bulkPaths[0], token(t, "carol", false), map[string]any{"identifiers": "x@example.com", "action": "enroll", "courses": courseKey}, true)
 	mustStatus(t, r, http.StatusForbidden)
+	// Permission comes before the body: a learner's malformed body is a 403, not a 400.
+	learner := token(t, "learner", false)
+	for _, req := range []struct{ method, path string }{{"PUT", "/api/courses/" + courseKey}, {"POST", "/api/users"}} {
+		mustStatus(t, f.do(req.method, req.path, learner, "{not json", "application/json"), http.StatusForbidden)
+	}
 }

@@ -17,8 +17,8 @@ func (a *API) AdminOps() map[string]http.HandlerFunc {
 }
 
 func (a *API) putCourse(w http.ResponseWriter, r *http.Request, actor rollcall.Actor) {
-	if !actor.Staff {
-		writeError(w, r, rollcall.ErrForbidden)
+	if err := actor.RequireStaff(); err != nil { // before the body is read
+		writeError(w, r, err)
 		return
 	}
 	limitBody(w, r)
@@ -49,8 +49,8 @@ func (a *API) getCourse(w http.ResponseWriter, r *http.Request, actor rollcall.A
 }
 
 func (a *API) createUser(w http.ResponseWriter, r *http.Request, actor rollcall.Actor) {
-	if !actor.Staff {
-		writeError(w, r, rollcall.ErrForbidden)
+	if err := actor.RequireStaff(); err != nil { // before the body is read
+		writeError(w, r, err)
 		return
 	}
 	limitBody(w, r)

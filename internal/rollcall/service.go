@@ -720,8 +720,8 @@ type CourseInput struct {
 
 // PutCourse creates or replaces a course (staff only).
 func (s *Service) PutCourse(ctx context.Context, actor Actor, id string, in CourseInput) (*Course, bool, error) {
-	if !actor.Staff {
-		return nil, false, ErrForbidden
+	if err := actor.RequireStaff(); err != nil {
+		return nil, false, err
 	}
 	v := &ValidationError{}
 	if !ValidCourseKey(id) {
@@ -809,8 +809,8 @@ type UserInput struct {
 // CreateUser registers an account (staff; the identity system's sign-up hook) and converts the
 // email's open invitations (SPEC section 4).
 func (s *Service) CreateUser(ctx context.Context, actor Actor, in UserInput) (*User, error) {
-	if !actor.Staff {
-		return nil, ErrForbidden
+	if err := actor.RequireStaff(); err != nil {
+		return nil, err
 	}
 	v := &ValidationError{}
 	u := &User{CreatedAt: s.now()}
