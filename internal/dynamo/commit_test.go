@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rollcall/rollcall/internal/dynamo"
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
@@ -99,9 +100,13 @@ func TestCommitEnrollments(t *testing.T) {
 		t.Fatalf("after release: %d %d", stored(ann), stored(bo))
 	}
 
+	// The service sends requests of up to SmallRequestItems this way.
+	if dynamo.MaxCommitItems < rollcall.SmallRequestItems {
+		t.Fatalf("a commit takes %d items, small requests have up to %d", dynamo.MaxCommitItems, rollcall.SmallRequestItems)
+	}
 	// Over the transaction limit, or writing what it did not read: refused before any call.
 	big := map[string]int64{}
-	for i := range rollcall.MaxCommitItems {
+	for i := range dynamo.MaxCommitItems {
 		big[rollcall.EnrollmentID(a, fmt.Sprintf("x%03d@example.com", i))] = 0
 	}
 	if err := s.CommitEnrollments(ctx, []string{a}, big, nil); err == nil {

@@ -740,6 +740,10 @@ func (s *Store) PutEnrollments(ctx context.Context, es []*rollcall.Enrollment) (
 	return failed, nil
 }
 
+// MaxCommitItems is how many steps (lease checks and enrollments) one CommitEnrollments
+// takes: DynamoDB's limit for a transaction, well above rollcall.SmallRequestItems.
+const MaxCommitItems = 100
+
 // leaseFree is the condition that no live bulk lease holds a course.
 const leaseFree = "attribute_not_exists(PK) OR #u < :now"
 
@@ -772,8 +776,8 @@ func (s *Store) SaveEnrollment(ctx context.Context, e *rollcall.Enrollment, prev
 // alone at that instant, with no lease to take or wait for. DynamoDB bills 2 WCU for each
 // step, a Put or a ConditionCheck, which is why only small bulk requests come this way.
 func (s *Store) CommitEnrollments(ctx context.Context, courses []string, read map[string]int64, es []*rollcall.Enrollment) error {
-	if n := len(courses) + len(read); n > rollcall.MaxCommitItems {
-		return fmt.Errorf("commit enrollments: %d items, at most %d", n, rollcall.MaxCommitItems)
+	if n := len(courses) + len(read); n > MaxCommitItems {
+		return fmt.Errorf("commit enrollments: %d items, at most %d", n, MaxCommitItems)
 	}
 	writes := make(map[string]*rollcall.Enrollment, len(es))
 	for _, e := range es {

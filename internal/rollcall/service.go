@@ -53,22 +53,18 @@ type Store interface {
 	SaveEnrollment(ctx context.Context, e *Enrollment, prevVersion int64) error
 	// CommitEnrollments writes es atomically if no lease holds any of courses and every
 	// enrollment in read (id -> version read, 0 = absent) still has that version; es must be
-	// among them. A *CourseBusyError or ErrVersionChange otherwise. At most MaxCommitItems
-	// courses and enrollments together.
+	// among them. A *CourseBusyError or ErrVersionChange otherwise. It takes at least
+	// SmallRequestItems courses and enrollments together.
 	CommitEnrollments(ctx context.Context, courses []string, read map[string]int64, es []*Enrollment) error
 	// AwaitCourse waits until no bulk lease holds the course, or gives ErrCourseBusy at deadline.
 	AwaitCourse(ctx context.Context, courseID string, deadline time.Time) error
 }
 
-// MaxCommitItems is how many courses and enrollments one CommitEnrollments may cover (a
-// DynamoDB transaction's limit).
-const MaxCommitItems = 100
-
-// smallRequestItems bounds the bulk requests that commit optimistically (see fitsOneCommit):
-// a transaction bills 2 WCU for every enrollment it reads, written or only checked, and for
-// every course's lease check, so 25 costs at most 50 WCU. A larger request writes in
-// batches under leases at about 1 WCU per change.
-const smallRequestItems = 25
+// SmallRequestItems bounds the bulk requests that commit in one CommitEnrollments (see
+// fitsOneCommit): enrollments read plus courses. A commit costs about twice a batched write
+// per item, and for every item it only checks, so the bound keeps that premium small; a
+// larger request writes in batches under leases.
+const SmallRequestItems = 25
 
 // ErrCourseBusy means another bulk enrollment holds the course.
 var ErrCourseBusy = errors.New("course is busy with another bulk enrollment")
@@ -290,10 +286,10 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 }
 
 // fitsOneCommit says whether a request is small: every enrollment it may touch, and a lease
-// check per course, are at most smallRequestItems.
+// check per course, are at most SmallRequestItems.
 func fitsOneCommit(req *BulkRequest) bool {
 	people, courses := len(distinct(req.Identifiers)), len(dedupe(req.Courses))
-	return people*courses+courses <= min(smallRequestItems, MaxCommitItems)
+	return people*courses+courses <= SmallRequestItems
 }
 
 // bulkCommit runs a small bulk request optimistically: read every before-state, decide, and
