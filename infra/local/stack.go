@@ -24,7 +24,6 @@ const stage = "local"
 
 // Same default as app.ConfigFromEnv for the local stage, so the token the runner prints and
 // the functions agree even when the runner is the one setting the environment.
-const defaultSigningSecret = "local-signing-secret-not-for-production"
 
 // stackConfig is what run and invoke share: where things live and which ports they use.
 type stackConfig struct {
@@ -135,7 +134,6 @@ func (s *stack) setEnv(publicURL string) (app.Config, error) {
 		"Table":         s.tableName,
 		"PublicBaseUrl": envOr("PUBLIC_BASE_URL", publicURL),
 		"MailFrom":      envOr("MAIL_FROM", "no-reply@rollcall.local"),
-		"SigningSecret": envOr("SIGNING_SECRET", defaultSigningSecret),
 	}
 	env := map[string]string{}
 	for _, fn := range s.tpl.Functions() {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rollcall/rollcall/internal/dynamo"
 	"github.com/rollcall/rollcall/internal/rollcall"
@@ -132,5 +134,34 @@ func TestConcurrentRegistrations(t *testing.T) {
 	mustStatus(t, f.do("POST", "/api/users", f.staff, map[string]any{"username": "new00", "email": "other@example.com"}, ""), http.StatusConflict)
 	if again, _ := f.deps.Store.RegistrationMark(context.Background()); again != after {
 		t.Errorf("mark moved on a refused registration: %s -> %s", after, again)
+	}
+}
+
+// A bulk request that waits for a course another request holds gives up before the
+// invocation's deadline (less the margin) with its own 503 body, not a gateway timeout.
+func TestBulkWaitEndsBeforeTheDeadline(t *testing.T) {
+	f := newFixture(t)
+	f.deps.Service.DeadlineMargin = 2 * time.Second
+	unlock, err := f.deps.Store.LockCourses(context.Background(), []string{courseKey}, "another-request", time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock(context.Background())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ids := make([]string, 60) // large: goes through the course lease
+	for i := range ids {
+		ids[i] = fmt.Sprintf("waiter%02d@example.com", i)
+	}
+	req := f.request("POST", bulkPaths[0], f.staff, map[string]any{"identifiers": ids, "action": "enroll", "courses": courseKey}, "")
+	start := time.Now()
+	r := f.serve(req.WithContext(ctx))
+	took := time.Since(start)
+	if r.Status != http.StatusServiceUnavailable || !strings.Contains(string(r.Body), `"detail"`) {
+		t.Fatalf("status %d %s, want 503 with a detail", r.Status, r.Body)
+	}
+	if ctx.Err() != nil || took > 4*time.Second {
+		t.Fatalf("answered after %v, at or past the deadline less the margin (ctx: %v)", took, ctx.Err())
 	}
 }

@@ -28,11 +28,16 @@ type Config struct {
 	JWTIssuer   string
 	JWTAudience string
 
-	SigningSecret      string // cursors and invitation-token derivation
-	PublicBaseURL      string // links in mail and in invitation_url
-	MailFrom           string
-	MailTemplatePrefix string // "rollcall-<stage>-"
-	MailSendRate       float64
+	// The signing key ring (cursors, invitation tokens): deployed, the Secrets Manager secret
+	// SigningSecretARN names; on the local stage, SigningSecret (and SigningSecretPrevious, to
+	// try a rotation) from the environment.
+	SigningSecretARN      string
+	SigningSecret         string
+	SigningSecretPrevious string
+	PublicBaseURL         string // links in mail and in invitation_url
+	MailFrom              string
+	MailTemplatePrefix    string // "rollcall-<stage>-"
+	MailSendRate          float64
 
 	// Now is the clock; tests inject one. Nil means time.Now.
 	Now func() time.Time
@@ -43,27 +48,32 @@ type Config struct {
 // DefaultLocalJWTSecret is the HS256 secret of the local stage unless JWT_SECRET is set.
 const DefaultLocalJWTSecret = "local-dev-secret"
 
+// DefaultLocalSigningSecret is the local stage's signing secret unless SIGNING_SECRET is set.
+const DefaultLocalSigningSecret = "local-signing-secret-not-for-production"
+
 // ConfigFromEnv reads the configuration a Lambda gets from template.yaml (or the local stack).
 func ConfigFromEnv() (Config, error) {
 	c := Config{
-		Stage:            getenv("STAGE", "prod"),
-		TableName:        os.Getenv("TABLE_NAME"),
-		Region:           getenv("AWS_REGION", "us-east-1"),
-		DynamoDBEndpoint: os.Getenv("DYNAMODB_ENDPOINT"),
-		SESEndpoint:      os.Getenv("SES_ENDPOINT"),
-		JWKSURL:          os.Getenv("JWT_JWKS_URL"),
-		JWTIssuer:        os.Getenv("JWT_ISSUER"),
-		JWTAudience:      os.Getenv("JWT_AUDIENCE"),
-		SigningSecret:    os.Getenv("SIGNING_SECRET"),
-		PublicBaseURL:    os.Getenv("PUBLIC_BASE_URL"),
-		MailFrom:         getenv("MAIL_FROM", "no-reply@rollcall.local"),
-		MailSendRate:     10,
+		Stage:                 getenv("STAGE", "prod"),
+		TableName:             os.Getenv("TABLE_NAME"),
+		Region:                getenv("AWS_REGION", "us-east-1"),
+		DynamoDBEndpoint:      os.Getenv("DYNAMODB_ENDPOINT"),
+		SESEndpoint:           os.Getenv("SES_ENDPOINT"),
+		JWKSURL:               os.Getenv("JWT_JWKS_URL"),
+		JWTIssuer:             os.Getenv("JWT_ISSUER"),
+		JWTAudience:           os.Getenv("JWT_AUDIENCE"),
+		SigningSecretARN:      os.Getenv("SIGNING_SECRET_ARN"),
+		SigningSecret:         os.Getenv("SIGNING_SECRET"),
+		SigningSecretPrevious: os.Getenv("SIGNING_SECRET_PREVIOUS"),
+		PublicBaseURL:         os.Getenv("PUBLIC_BASE_URL"),
+		MailFrom:              getenv("MAIL_FROM", "no-reply@rollcall.local"),
+		MailSendRate:          10,
 	}
 	c.MailTemplatePrefix = getenv("MAIL_TEMPLATE_PREFIX", "rollcall-"+c.Stage+"-")
 	if c.Stage == "local" {
 		c.JWTSecret = getenv("JWT_SECRET", DefaultLocalJWTSecret)
-		if c.SigningSecret == "" {
-			c.SigningSecret = "local-signing-secret-not-for-production"
+		if c.SigningSecret == "" && c.SigningSecretARN == "" {
+			c.SigningSecret = DefaultLocalSigningSecret
 		}
 	}
 	if v := os.Getenv("MAIL_SEND_RATE"); v != "" {
@@ -81,7 +91,12 @@ func (c Config) Validate() error {
 	if c.TableName == "" {
 		return fmt.Errorf("config: TABLE_NAME is required")
 	}
-	if len(c.SigningSecret) < 16 {
+	if c.SigningSecret != "" && c.Stage != "local" {
+		// A secret in a deployed function's environment is readable by anyone who can read
+		// the function's configuration.
+		return fmt.Errorf("config: SIGNING_SECRET is for the local stage; deployed functions read SIGNING_SECRET_ARN")
+	}
+	if c.SigningSecret != "" && len(c.SigningSecret) < 16 {
 		return fmt.Errorf("config: SIGNING_SECRET must be at least 16 characters")
 	}
 	if c.Stage != "local" && (c.JWKSURL == "" || c.JWTIssuer == "" || c.JWTAudience == "") {

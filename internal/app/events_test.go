@@ -122,6 +122,32 @@ func TestLambdaPathParameters(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("GET legacy course: %d %s", code, body)
 	}
+	// HTTP APIs hand rawPath over decoded (three segments here); events made by other tools
+	// carry it encoded. The handler goes by the route and the path parameters either way.
+	for _, raw := range []string{"/api/courses/edX/DemoX/2014", "/api/courses/edX%2FDemoX%2F2014"} {
+		ev := event("GET", "/api/courses/{course_id}", map[string]string{"course_id": legacy}, "")
+		var m map[string]any
+		_ = json.Unmarshal(ev, &m)
+		m["rawPath"] = raw
+		ev, _ = json.Marshal(m)
+		if code, body := status(invoke(t, cfg, "AdminFunction", ev)); code != 200 || !strings.Contains(body, `"course_id":"edX/DemoX/2014"`) {
+			t.Fatalf("GET legacy course with rawPath %s: %d %s", raw, code, body)
+		}
+	}
+	// Both Open edX paths, with and without the trailing slash, reach the bulk function on the
+	// route declared without it.
+	for _, route := range []string{"/api/bulk_enroll/v1/bulk_enroll", "/appsembler/bulk_enroll"} {
+		for _, raw := range []string{route, route + "/"} {
+			ev := event("POST", route, nil, `{"action":"enroll","courses":"edX/DemoX/2014","identifiers":"someone@example.com"}`)
+			var m map[string]any
+			_ = json.Unmarshal(ev, &m)
+			m["rawPath"] = raw
+			ev, _ = json.Marshal(m)
+			if code, body := status(invoke(t, cfg, "BulkEnrollFunction", ev)); code != 200 || !strings.Contains(body, `"someone@example.com"`) {
+				t.Fatalf("POST %s: %d %s", raw, code, body)
+			}
+		}
+	}
 	code, body = status(invoke(t, cfg, "AdminFunction", event("GET", "/api/users/{username}", map[string]string{"username": "\x14t#?"}, "")))
 	if code != 404 || body != `{"detail":"Not found."}` {
 		t.Fatalf("control character: %d %s", code, body)

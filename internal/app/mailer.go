@@ -14,7 +14,7 @@ import (
 
 // Mailer builds the MailerFunction's worker: SES v2 (the emulator locally) paced at
 // MailSendRate, invitation links under PublicBaseURL.
-func (d *Deps) Mailer() (*stream.Mailer, error) {
+func (d *Deps) Mailer(ctx context.Context) (*stream.Mailer, error) {
 	base := d.Config.PublicBaseURL
 	if base == "" {
 		if d.Config.Stage != "local" {
@@ -28,7 +28,11 @@ func (d *Deps) Mailer() (*stream.Mailer, error) {
 	}
 	sender := &ses.Sender{Client: d.SES(), From: d.Config.MailFrom, TemplatePrefix: d.Config.MailTemplatePrefix,
 		Limiter: ses.NewLimiter(d.Config.MailSendRate)}
-	return &stream.Mailer{Store: d.Store, Sender: sender, Secret: []byte(d.Config.SigningSecret),
+	keys, err := d.LoadKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &stream.Mailer{Store: d.Store, Sender: sender, Keys: keys,
 		BaseURL: strings.TrimRight(base, "/"), Log: d.Log, Now: d.Config.Now}, nil
 }
 
@@ -43,7 +47,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		m, err := d.Mailer()
+		m, err := d.Mailer(ctx)
 		if err != nil {
 			return nil, err
 		}

@@ -18,6 +18,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/rollcall/rollcall/internal/httpapi"
 	"github.com/rollcall/rollcall/internal/rollcall"
 	"github.com/rollcall/rollcall/internal/samtemplate"
+	"github.com/rollcall/rollcall/internal/secrets"
 )
 
 // Deps are the built pieces a function's handler is made of.
@@ -41,11 +43,12 @@ type Deps struct {
 }
 
 // Logger is the JSON logger Lambda users expect (CloudWatch parses it).
+// Every line logged with a context carries the Lambda request id.
 func (c Config) logger() *slog.Logger {
 	if c.Logger != nil {
-		return c.Logger
+		return slog.New(withRequestIDs(c.Logger.Handler()))
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return slog.New(withRequestIDs(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 }
 
 // httpClient is shared by the AWS clients: keep-alive connections sized for the store's
@@ -98,8 +101,36 @@ func Build(ctx context.Context, c Config) (*Deps, error) {
 	}
 	log := c.logger()
 	store := dynamo.New(db, c.TableName)
-	svc := &rollcall.Service{Store: store, Now: c.Now, TokenSecret: []byte(c.SigningSecret), Log: log}
+	svc := &rollcall.Service{Store: store, Now: c.Now, Log: log}
+	if c.Stage == "local" && c.SigningSecret != "" {
+		svc.Keys = rollcall.NewKeyRing([]byte(c.SigningSecret), []byte(c.SigningSecretPrevious))
+	}
 	return &Deps{Config: c, Log: log, AWS: awsCfg, DynamoDB: db, Store: store, Service: svc, Auth: verifier}, nil
+}
+
+// LoadKeys reads the signing key ring into the service, once per cold start, for the
+// functions that sign or verify (template.yaml gives only them SIGNING_SECRET_ARN and the
+// right to read it): from Secrets Manager when SIGNING_SECRET_ARN is set, else, on the local
+// stage, from SIGNING_SECRET (and SIGNING_SECRET_PREVIOUS).
+func (d *Deps) LoadKeys(ctx context.Context) (rollcall.KeyRing, error) {
+	c := d.Config
+	if ring := d.Service.Keys; len(ring.Current.Secret) > 0 {
+		return ring, nil
+	}
+	var ring rollcall.KeyRing
+	switch {
+	case c.SigningSecretARN != "":
+		sm := secretsmanager.NewFromConfig(d.AWS)
+		r, err := secrets.Load(ctx, sm, c.SigningSecretARN)
+		if err != nil {
+			return ring, fmt.Errorf("config: %w", err)
+		}
+		ring = r
+	default:
+		return ring, fmt.Errorf("config: SIGNING_SECRET_ARN is required (SIGNING_SECRET on the local stage)")
+	}
+	d.Service.Keys = ring
+	return ring, nil
 }
 
 // SES is the SES v2 client (the emulator's endpoint locally).
@@ -146,11 +177,18 @@ func Routes(logicalID string) ([]httpapi.Route, error) {
 }
 
 // HTTPFunction adapts a function's operations to API Gateway payload v2 events.
-func HTTPFunction(logicalID string, ops func(*Deps) map[string]http.HandlerFunc) func(context.Context, Config) (any, error) {
+// signs tells whether the function signs or verifies (cursors, invitation links, ids), and
+// so reads the signing key ring at start.
+func HTTPFunction(logicalID string, signs bool, ops func(*Deps) map[string]http.HandlerFunc) func(context.Context, Config) (any, error) {
 	return func(ctx context.Context, c Config) (any, error) {
 		d, err := Build(ctx, c)
 		if err != nil {
 			return nil, err
+		}
+		if signs {
+			if _, err := d.LoadKeys(ctx); err != nil {
+				return nil, err
+			}
 		}
 		h, err := d.HTTPHandler(logicalID, ops(d))
 		if err != nil {
@@ -165,13 +203,18 @@ func HTTPFunction(logicalID string, ops func(*Deps) map[string]http.HandlerFunc)
 }
 
 // escapedPath rebuilds the request path from the route key and the (decoded) path
-// parameters, each escaped as one segment. The proxy adapter parses the path as a URL, so a
-// decoded parameter with a control character would fail to parse (a 502), and a legacy
-// course key (ORG/NUMBER/RUN, sent as %2F) would no longer match its single-segment route.
+// parameters, each escaped as one segment: API Gateway has already chosen the route, and
+// rawPath is no guide to it. HTTP APIs hand rawPath over decoded, so a legacy course key
+// (ORG/NUMBER/RUN, sent as %2F) arrives as three segments and would no longer match its
+// single-segment route; a decoded control character would not parse as a URL (a 502); and
+// /x/ arrives as itself on the route /x.
 func escapedPath(req events.APIGatewayV2HTTPRequest) string {
 	_, route, ok := strings.Cut(req.RouteKey, " ")
-	if !ok || !strings.Contains(route, "{") {
+	if !ok || !strings.HasPrefix(route, "/") {
 		return req.RawPath
+	}
+	if !strings.Contains(route, "{") {
+		return route
 	}
 	segs := strings.Split(route, "/")
 	for i, seg := range segs {
@@ -196,6 +239,6 @@ func (d *Deps) HTTPHandler(logicalID string, ops map[string]http.HandlerFunc) (h
 }
 
 func init() {
-	registry["BulkEnrollFunction"] = HTTPFunction("BulkEnrollFunction", func(d *Deps) map[string]http.HandlerFunc { return d.API().BulkOps() })
-	registry["AdminFunction"] = HTTPFunction("AdminFunction", func(d *Deps) map[string]http.HandlerFunc { return d.API().AdminOps() })
+	registry["BulkEnrollFunction"] = HTTPFunction("BulkEnrollFunction", true, func(d *Deps) map[string]http.HandlerFunc { return d.API().BulkOps() })
+	registry["AdminFunction"] = HTTPFunction("AdminFunction", true, func(d *Deps) map[string]http.HandlerFunc { return d.API().AdminOps() })
 }

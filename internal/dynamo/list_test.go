@@ -330,7 +330,7 @@ func TestListPageCost(t *testing.T) {
 		t.Fatal(err, failed)
 	}
 	t.Logf("wrote %d enrollments in %v", n, time.Since(start).Round(time.Millisecond))
-	svc := &rollcall.Service{Store: s, TokenSecret: []byte("test-signing-secret-0123456789abcdef")}
+	svc := &rollcall.Service{Store: s, Keys: rollcall.NewKeyRing([]byte("test-signing-secret-0123456789abcdef"))}
 	staff := rollcall.Actor{Username: "root", Staff: true}
 
 	raw := func(i int) time.Duration {

@@ -118,7 +118,7 @@ func newHarness(t *testing.T, o options) *harness {
 	}
 	h.deps = d
 	if o.instrument {
-		m, err := d.Mailer()
+		m, err := d.Mailer(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -43,6 +43,11 @@ func Handler(log *slog.Logger, routes []Route, ops map[string]http.HandlerFunc) 
 		}
 		used[rt.Name] = true
 		mux.Handle(Pattern(rt.Method, rt.Path), op)
+		// API Gateway hands /x/ to the route /x; served directly (tests, a plain server), the
+		// handler does the same.
+		if rt.Path != "/" && !strings.HasSuffix(rt.Path, "/") {
+			mux.Handle(Pattern(rt.Method, rt.Path+"/"), op)
+		}
 	}
 	for name := range ops {
 		if !used[name] {

@@ -28,7 +28,7 @@ Resources:
       Events:
         GetCourse: {Type: HttpApi, Properties: {Method: GET, Path: '/api/courses/{course_id}'}}
         Special: {Type: HttpApi, Properties: {Method: GET, Path: /api/courses/special}}
-        Bulk: {Type: HttpApi, Properties: {Method: POST, Path: /api/bulk/}}
+        Bulk: {Type: HttpApi, Properties: {Method: POST, Path: /api/bulk}}
         Files: {Type: HttpApi, Properties: {Method: ANY, Path: '/files/{proxy+}'}}
         FilesGet: {Type: HttpApi, Properties: {Method: GET, Path: '/files/{name}'}}
   Raw:
@@ -259,7 +259,9 @@ func TestGatewayRouting(t *testing.T) {
 		{"GET", "/api/courses/special", "GET /api/courses/special null"},
 		{"GET", "/api/courses/other", `GET /api/courses/{course_id} {"course_id":"other"}`},
 		{"GET", "/api/courses/a%2Fb", `GET /api/courses/{course_id} {"course_id":"a/b"}`},
-		{"POST", "/api/bulk/", "POST /api/bulk/ null"},
+		{"POST", "/api/bulk", "POST /api/bulk null"},
+		{"POST", "/api/bulk/", "POST /api/bulk null"}, // one trailing slash reaches the route without it
+		{"GET", "/api/courses/other/", `GET /api/courses/{course_id} {"course_id":"other"}`},
 		{"GET", "/files/a", `GET /files/{name} {"name":"a"}`},
 		{"PUT", "/files/a", `ANY /files/{proxy+} {"proxy":"a"}`},
 		{"GET", "/files/a/b/c", `ANY /files/{proxy+} {"proxy":"a/b/c"}`},
@@ -270,7 +272,7 @@ func TestGatewayRouting(t *testing.T) {
 		}
 	}
 	for _, c := range [][2]string{
-		{"POST", "/api/bulk"},          // trailing slash is significant
+		{"POST", "/api/bulk//"},        // one trailing slash only
 		{"PUT", "/api/courses/x"},      // method mismatch: 404, not 405
 		{"GET", "/api/courses/x/y"},    // one segment only
 		{"GET", "/api/courses/"},       // empty variable
@@ -284,6 +286,41 @@ func TestGatewayRouting(t *testing.T) {
 		if resp.StatusCode != 404 || (c[0] != "HEAD" && string(body) != `{"message":"Not Found"}`) {
 			t.Errorf("%s %s -> %d %s, want 404", c[0], c[1], resp.StatusCode, body)
 		}
+	}
+}
+
+// API Gateway HTTP APIs create no route whose path ends in "/" (SAM creates the integration
+// and silently no route), so the local gateway refuses such a template instead of serving it.
+func TestGatewayRefusesRoutesAWSWouldNotCreate(t *testing.T) {
+	for _, path := range []string{"/api/bulk_enroll/v1/bulk_enroll/", "/x/", "no-slash", "/a//b"} {
+		tpl, err := samtemplate.Parse([]byte(`
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Bad: {Type: HttpApi, Properties: {Method: POST, Path: '` + path + `'}}
+`))
+		if err != nil {
+			continue // refused when the template is read
+		}
+		if _, err := localstack.NewGateway(tpl, localstack.NewInvoker(tpl, nil, nil), localstack.GatewayOptions{}); err == nil {
+			t.Errorf("route %q was accepted", path)
+		}
+	}
+}
+
+// The trailing slash stays in rawPath (the function sees what the client sent), while the
+// route key is the route's own.
+func TestGatewayTrailingSlashRawPath(t *testing.T) {
+	srv := newGateway(t, nil)
+	resp, body := do(t, mustReq("POST", srv.URL+"/api/bulk/"))
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(body, &ev); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if ev.RawPath != "/api/bulk/" || ev.RouteKey != "POST /api/bulk" || ev.RequestContext.HTTP.Path != "/api/bulk/" {
+		t.Errorf("rawPath %q routeKey %q http.path %q", ev.RawPath, ev.RouteKey, ev.RequestContext.HTTP.Path)
 	}
 }
 
@@ -362,4 +399,19 @@ func mustReq(method, url string) *http.Request {
 		panic(err)
 	}
 	return r
+}
+
+// The repository's own template: every route it declares is one API Gateway would create.
+func TestRepoTemplateRoutesAreCreatable(t *testing.T) {
+	path, err := samtemplate.Find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := samtemplate.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := localstack.NewGateway(tpl, localstack.NewInvoker(tpl, nil, nil), localstack.GatewayOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }

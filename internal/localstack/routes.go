@@ -1,6 +1,7 @@
 package localstack
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -8,12 +9,14 @@ import (
 	"github.com/rollcall/rollcall/internal/samtemplate"
 )
 
-// routeTable matches requests to HttpApi routes the way API Gateway HTTP APIs do: the path
-// must match exactly (a trailing slash is significant), {name} matches one non-empty segment,
-// {name+} the rest of the path, and the most specific route wins (a literal segment beats a
-// variable, a variable beats a greedy one, an exact method beats ANY); $default catches the
-// rest. It is hand-written rather than an http.ServeMux because ServeMux answers 405s and
-// redirects unclean paths, which API Gateway does not do.
+// routeTable matches requests to HttpApi routes the way API Gateway HTTP APIs do: {name}
+// matches one non-empty segment, {name+} the rest of the path, and the most specific route
+// wins (a literal segment beats a variable, a variable beats a greedy one, an exact method
+// beats ANY); $default catches the rest. A request path with one trailing slash reaches the
+// route without it (/x/ goes to the route /x, with rawPath /x/), and a route whose own path
+// ends in "/" is refused, as API Gateway creates no such route (see docs/deploy.md for the
+// evidence). It is hand-written rather than an http.ServeMux because ServeMux answers 405s
+// and redirects unclean paths, which API Gateway does not do.
 type routeTable struct {
 	routes []*route
 	dflt   *route
@@ -48,6 +51,9 @@ func newRouteTable(tpl *samtemplate.Template) (*routeTable, error) {
 			}
 			seen[r.Key()] = fn.LogicalID
 			ro := &route{function: fn.LogicalID, Route: r}
+			if err := CheckRoutePath(r.Path); err != nil {
+				return nil, fmt.Errorf("%s: route %q: %w", fn.LogicalID, r.Key(), err)
+			}
 			if r.Path == samtemplate.DefaultRoute {
 				rt.dflt = ro
 				continue
@@ -72,9 +78,37 @@ func newRouteTable(tpl *samtemplate.Template) (*routeTable, error) {
 	return rt, nil
 }
 
+// CheckRoutePath refuses a route path that API Gateway HTTP APIs would not create: one that
+// ends in "/" (SAM creates the integration and silently no route) or does not start with one.
+func CheckRoutePath(path string) error {
+	switch {
+	case path == samtemplate.DefaultRoute:
+		return nil
+	case !strings.HasPrefix(path, "/"):
+		return errors.New(`a route path must start with "/"`)
+	case len(path) > 1 && strings.HasSuffix(path, "/"):
+		return errors.New(`API Gateway HTTP APIs create no route whose path ends in "/": declare it without the slash (requests with the slash still reach it)`)
+	case strings.Contains(path, "//"):
+		return errors.New("a route path has an empty segment")
+	}
+	return nil
+}
+
 // match finds the route for a method and an escaped path (r.URL.EscapedPath()), with its
-// path parameters percent-decoded.
+// path parameters percent-decoded. A path with a trailing slash that no route matches is
+// tried again without it, as API Gateway does.
 func (rt *routeTable) match(method, escapedPath string) (*route, map[string]string) {
+	ro, params := rt.matchExact(method, escapedPath)
+	if ro == nil && len(escapedPath) > 1 && strings.HasSuffix(escapedPath, "/") {
+		ro, params = rt.matchExact(method, strings.TrimSuffix(escapedPath, "/"))
+	}
+	if ro == nil && rt.dflt != nil {
+		return rt.dflt, nil
+	}
+	return ro, params
+}
+
+func (rt *routeTable) matchExact(method, escapedPath string) (*route, map[string]string) {
 	parts := strings.Split(strings.TrimPrefix(escapedPath, "/"), "/")
 	var best *route
 	var bestParams map[string]string
@@ -89,9 +123,6 @@ func (rt *routeTable) match(method, escapedPath string) (*route, map[string]stri
 		if best == nil || ro.moreSpecific(best) {
 			best, bestParams = ro, params
 		}
-	}
-	if best == nil && rt.dflt != nil {
-		return rt.dflt, nil
 	}
 	return best, bestParams
 }

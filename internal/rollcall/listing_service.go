@@ -335,7 +335,7 @@ func (s *Service) result(scope string, p *EnrollmentPage) *ListResult {
 		out.Items = []*Enrollment{}
 	}
 	if p.More && len(p.Items) > 0 {
-		out.Next = EncodeCursor(CursorKey(s.TokenSecret), scope, BoundaryOf(p.Items[len(p.Items)-1]))
+		out.Next = EncodeCursor(CursorKey(s.Keys.Current.Secret), scope, BoundaryOf(p.Items[len(p.Items)-1]))
 	}
 	return out
 }
@@ -345,11 +345,13 @@ func (s *Service) decodeCursor(scope, cursor string) (*Boundary, error) {
 	if cursor == "" {
 		return nil, nil
 	}
-	b, err := DecodeCursor(CursorKey(s.TokenSecret), scope, cursor)
-	if err != nil {
-		return nil, FieldError("cursor", "Invalid cursor.")
+	// Any key of the ring verifies: a cursor made just before a rotation still pages on.
+	for _, k := range s.Keys.All() {
+		if b, err := DecodeCursor(CursorKey(k.Secret), scope, cursor); err == nil {
+			return &b, nil
+		}
 	}
-	return &b, nil
+	return nil, FieldError("cursor", "Invalid cursor.")
 }
 
 // integerPattern is what Django REST Framework's IntegerField accepts ("7", " 7 ", "7.0").

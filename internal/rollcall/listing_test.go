@@ -113,7 +113,7 @@ func newListFixture() (*Service, *listFake) {
 	add(listA, "frank@example.com", "", StateDeclined, 5) // declined
 	add(listB, "bob@example.com", "bob", StateActive, 10)
 	add(listB, "ada@example.com", "ada", StateActive, 0)
-	s := &Service{Store: f, Now: func() time.Time { return listNow }, TokenSecret: []byte("test-signing-secret-0123456789abcdef")}
+	s := &Service{Store: f, Now: func() time.Time { return listNow }, Keys: NewKeyRing([]byte("test-signing-secret-0123456789abcdef"))}
 	return s, f
 }
 
@@ -377,7 +377,7 @@ func TestPagingAndCursorBinding(t *testing.T) {
 		},
 		"other secret": func() error {
 			s2 := *s
-			s2.TokenSecret = []byte("another-secret-0123456789abcdef!")
+			s2.Keys = NewKeyRing([]byte("another-secret-0123456789abcdef!"))
 			_, err := s2.ListCourseEnrollments(ctx, listStaff, listA, CourseListQuery{Cursor: first.Next})
 			return err
 		},

@@ -94,13 +94,17 @@ func requestKey(ctx context.Context) string {
 
 // Service applies the domain's rules through a Store.
 type Service struct {
-	Store       Store
-	Now         func() time.Time
-	TokenSecret []byte // derives invitation tokens (see InvitationToken)
+	Store Store
+	Now   func() time.Time
+	// Keys sign list cursors and derive invitation tokens (see KeyRing).
+	Keys KeyRing
 	// LeaseTTL bounds how long a crashed bulk request can hold a course; LeaseWait is how long
 	// a writer waits for a busy course before answering 503.
 	LeaseTTL  time.Duration
 	LeaseWait time.Duration
+	// DeadlineMargin is kept free before the invocation's deadline (default 3 s): no wait for
+	// a course runs into it.
+	DeadlineMargin time.Duration
 	// AlwaysLease sends every bulk write through the leases, however small (tests use it to
 	// exercise that path with small requests).
 	AlwaysLease bool
@@ -131,11 +135,25 @@ func (s *Service) leaseTTL() time.Duration {
 	return 60 * time.Second
 }
 
-func (s *Service) leaseWait() time.Duration {
-	if s.LeaseWait > 0 {
-		return s.LeaseWait
+// leaseWait is how long a writer may still wait for a busy course: LeaseWait (default 25 s,
+// under API Gateway's 30 s), but never past the invocation's deadline less DeadlineMargin, so
+// that a request that gives up still has time to write what it did and answer 503 with its
+// body, instead of Lambda stopping it and the client getting API Gateway's bare timeout.
+func (s *Service) leaseWait(ctx context.Context) time.Duration {
+	wait := s.LeaseWait
+	if wait <= 0 {
+		wait = 25 * time.Second
 	}
-	return 25 * time.Second // under API Gateway's 30 s
+	if dl, ok := ctx.Deadline(); ok {
+		margin := s.DeadlineMargin
+		if margin <= 0 {
+			margin = 3 * time.Second
+		}
+		if left := time.Until(dl) - margin; left < wait {
+			wait = max(left, 0)
+		}
+	}
+	return wait
 }
 
 // unavailable wraps a store failure as the 503 the client sees.
@@ -235,7 +253,7 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 	}
 	if changes {
 		locked = dedupe(req.Courses) // LockCourses takes them in sorted order
-		if unlock, err = s.Store.LockCourses(ctx, locked, owner, s.leaseTTL(), s.leaseWait()); err != nil {
+		if unlock, err = s.Store.LockCourses(ctx, locked, owner, s.leaseTTL(), s.leaseWait(ctx)); err != nil {
 			return nil, unavailable("bulk enroll: lock courses", err)
 		}
 	}
@@ -261,7 +279,7 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 		// Something changes after all: take the leases of the courses that change, re-read
 		// their states under the lease (another writer may have run since), decide again.
 		locked = plan.changedCourses()
-		if unlock, err = s.Store.LockCourses(ctx, locked, owner, s.leaseTTL(), s.leaseWait()); err != nil {
+		if unlock, err = s.Store.LockCourses(ctx, locked, owner, s.leaseTTL(), s.leaseWait(ctx)); err != nil {
 			return nil, unavailable("bulk enroll: lock courses", err)
 		}
 		writes, failed, err = s.writeUnderLease(ctx, req, courses, users, actor, locked, before, &plan)
@@ -301,7 +319,7 @@ func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[
 	actor Actor, regMark string) (*BulkResponse, error) {
 	ids := newBulkPlan(req, courses, users, actor, s.now()).ids(req.Courses)
 	courseIDs := dedupe(req.Courses)
-	deadline := time.Now().Add(s.leaseWait())
+	deadline := time.Now().Add(s.leaseWait(ctx))
 	pause := 10 * time.Millisecond
 	for {
 		before, err := s.Store.GetEnrollments(ctx, ids)
@@ -451,13 +469,15 @@ func (s *Service) writePlan(ctx context.Context, p *bulkPlan) ([]*Enrollment, ma
 // sealInvitation sets the token hash of a new invitation.
 func (s *Service) sealInvitation(e *Enrollment) {
 	if e.State == StateInvited && e.TokenNonce != "" && e.TokenHash == "" {
-		e.TokenHash = TokenHash(InvitationToken(s.TokenSecret, e.ID, e.TokenNonce))
+		e.TokenNonce = s.Keys.stampNonce(e.TokenNonce)
+		e.TokenHash = TokenHash(InvitationToken(s.Keys.Current.Secret, e.ID, e.TokenNonce))
 	}
 }
 
 // InvitationURL is the link an invitation's mail and the create response carry.
 func (s *Service) InvitationToken(e *Enrollment) string {
-	return InvitationToken(s.TokenSecret, e.ID, e.TokenNonce)
+	token, _ := s.Keys.TokenFor(e.ID, e.TokenNonce)
+	return token
 }
 
 // registerLateSignups converts invitations just written for emails that now have an account,
@@ -674,7 +694,7 @@ func toSet(xs []string) map[string]bool {
 // saveWithRetry re-reads and re-applies edit until the write lands, the edit declines
 // (returns nil), or the course stays busy past LeaseWait.
 func (s *Service) saveWithRetry(ctx context.Context, id string, edit func(cur *Enrollment) (*Enrollment, error)) (*Enrollment, error) {
-	deadline := time.Now().Add(s.leaseWait())
+	deadline := time.Now().Add(s.leaseWait(ctx))
 	pause := 10 * time.Millisecond
 	for {
 		cur, err := s.Store.GetEnrollment(ctx, id)

@@ -41,8 +41,8 @@ func TestRepoTemplateFunctions(t *testing.T) {
 		t.Errorf("BulkEnrollFunction timeout = %v", bulk.Timeout)
 	}
 	want := []Route{
-		{"BulkEnroll", "POST", "/api/bulk_enroll/v1/bulk_enroll/"},
-		{"AppsemblerBulkEnroll", "POST", "/appsembler/bulk_enroll/"},
+		{"BulkEnroll", "POST", "/api/bulk_enroll/v1/bulk_enroll"},
+		{"AppsemblerBulkEnroll", "POST", "/appsembler/bulk_enroll"},
 		{"CreateCourseEnrollment", "POST", "/api/courses/{course_id}/enrollments"},
 		{"DeleteEnrollment", "DELETE", "/api/enrollments/{id}"},
 	}
@@ -54,7 +54,7 @@ func TestRepoTemplateFunctions(t *testing.T) {
 			t.Errorf("route %d = %+v, want %+v", i, bulk.Routes[i], want[i])
 		}
 	}
-	if k := bulk.Routes[0].Key(); k != "POST /api/bulk_enroll/v1/bulk_enroll/" {
+	if k := bulk.Routes[0].Key(); k != "POST /api/bulk_enroll/v1/bulk_enroll" {
 		t.Errorf("route key %q", k)
 	}
 
@@ -108,8 +108,9 @@ func TestRepoTemplateEnv(t *testing.T) {
 		env["PUBLIC_BASE_URL"] != "http://127.0.0.1:3000" {
 		t.Errorf("env = %v", env)
 	}
-	// No defaults: the JWT parameters, MailFrom and SigningSecret.
-	for _, n := range []string{"JWT_JWKS_URL", "MAIL_FROM", "SIGNING_SECRET"} {
+	// No defaults: the JWT parameters, MailFrom, and the signing secret (a resource: the
+	// local stage takes SIGNING_SECRET from the environment instead).
+	for _, n := range []string{"JWT_JWKS_URL", "MAIL_FROM", "SIGNING_SECRET_ARN"} {
 		if !contains(unresolved, n) {
 			t.Errorf("%s should be unresolved: %v", n, unresolved)
 		}

@@ -38,8 +38,8 @@ type MailSender interface {
 type Mailer struct {
 	Store  MailStore
 	Sender MailSender
-	// Secret derives invitation tokens (SIGNING_SECRET); BaseURL is where their pages are.
-	Secret  []byte
+	// Keys derive invitation tokens (the signing key ring); BaseURL is where their pages are.
+	Keys    rollcall.KeyRing
 	BaseURL string
 	Log     *slog.Logger
 	Now     func() time.Time
@@ -146,6 +146,10 @@ func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.D
 		case o.kind == rollcall.MailInvited && !stillOpen(o.e, current[o.ref.EnrollmentID], now):
 			st.Stale++
 			m.log().InfoContext(ctx, "mailer: invitation moved on before its mail went out; not sent",
+				"enrollment_id", o.ref.EnrollmentID, "mail_seq", o.ref.Seq)
+		case o.kind == rollcall.MailInvited && !m.canLink(o.e):
+			st.Stale++
+			m.log().ErrorContext(ctx, "mailer: the key that made this invitation's link is no longer in the key ring; not sent",
 				"enrollment_id", o.ref.EnrollmentID, "mail_seq", o.ref.Seq)
 		default:
 			todo = append(todo, o)
@@ -314,7 +318,7 @@ func (m *Mailer) templateData(o owedMail, c *rollcall.Course) map[string]string 
 	d := map[string]string{"name": name, "course_title": title, "course_id": e.CourseID, "invitation_url": "", "expires_at": "",
 		"name_html": html.EscapeString(name), "course_title_html": html.EscapeString(title), "course_id_html": html.EscapeString(e.CourseID)}
 	if o.kind == rollcall.MailInvited {
-		token := rollcall.InvitationToken(m.Secret, e.ID, e.TokenNonce)
+		token, _ := m.Keys.TokenFor(e.ID, e.TokenNonce)
 		d["invitation_url"] = strings.TrimRight(m.BaseURL, "/") + "/invitations/" + token
 		d["expires_at"] = HumanTime(e.ExpiresAt)
 	}
@@ -327,6 +331,13 @@ func HumanTime(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format("2 January 2006, 15:04 UTC")
+}
+
+// canLink reports whether the invitation's link can still be made: the key its token was
+// derived with is still in the ring (a rotation keeps the previous key; two drop it).
+func (m *Mailer) canLink(e *rollcall.Enrollment) bool {
+	_, ok := m.Keys.ForNonce(e.TokenNonce)
+	return ok
 }
 
 // stillOpen reports whether an invitation mail (for the new image e) is still worth sending:

@@ -243,7 +243,7 @@ func (s *fakeSender) Send(_ context.Context, kind string, msgs []ses.Message) []
 }
 
 func newMailer(st *fakeStore, s *fakeSender) *Mailer {
-	return &Mailer{Store: st, Sender: s, Secret: secret, BaseURL: "https://rollcall.example/", Now: func() time.Time { return now }}
+	return &Mailer{Store: st, Sender: s, Keys: rollcall.NewKeyRing(secret), BaseURL: "https://rollcall.example/", Now: func() time.Time { return now }}
 }
 
 func TestMailerSendsOwedMailOnce(t *testing.T) {
