@@ -20,7 +20,7 @@ PY_STAMP := $(VENV)/.installed
 # build-<LogicalId> with ARTIFACTS_DIR set).
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" -o $(ARTIFACTS_DIR)/bootstrap
 
-.PHONY: all deps browser go-deps run test test-go lint sam-validate sam-build token invoke bench fuzz load clean reset-data build
+.PHONY: all deps browser go-deps run test test-go lint sam-validate deploy-check sam-build token invoke bench fuzz load clean reset-data build smoke smoke-local
 
 all: test
 
@@ -69,7 +69,7 @@ invoke: go-deps $(DDB_JAR) $(SES_BIN)
 	@$(GO) run ./infra/local invoke $(FN) $(EVENT)
 
 ## test: unit + integration tests (DynamoDB Local, SES emulator), fuzz seeds, sam validate/build
-test: deps lint test-go schemathesis sam-validate sam-build
+test: deps lint deploy-check test-go schemathesis sam-validate sam-build smoke-local
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.local/*')); \
@@ -82,8 +82,16 @@ test-go:
 sam-validate: $(PY_STAMP)
 	$(SAM) validate --lint --template template.yaml
 
+## deploy-check: what sam deploy sends (the SAM transform of template.yaml), linted with
+## cfn-lint and checked for the deploy problems this project has met (infra/deploycheck);
+## first it breaks the template in each of those ways to show that each is caught
+deploy-check: $(PY_STAMP)
+	@mkdir -p .aws-sam
+	$(VENV)/bin/python infra/deploycheck/check.py --self-test template.yaml
+	$(VENV)/bin/python infra/deploycheck/check.py template.yaml .aws-sam/deploy-check.json
+
 sam-build: $(PY_STAMP)
-	$(SAM) build --template template.yaml --build-dir .aws-sam/build
+	$(SAM) build --template template.yaml --build-dir .aws-sam/build --build-in-source
 	@for f in .aws-sam/build/*Function/bootstrap; do \
 	  printf '%-40s %9d bytes\n' "$$f" "$$(stat -c %s $$f)"; done
 
@@ -132,6 +140,16 @@ clean:
 ## reset-data: forget make run's local data (stop make run first)
 reset-data:
 	rm -rf .local/data
+
+## smoke: the main user journey against a deployed stack, cleaning up after itself:
+##   make smoke API=https://<id>.execute-api.<region>.amazonaws.com TOKEN=<staff JWT>
+## smoke-local: the same journey against a throwaway local stack (part of make test)
+smoke: go-deps
+	@test -n "$(API)" -a -n "$(TOKEN)" || { echo "usage: make smoke API=<ApiUrl output> TOKEN=<staff bearer token>"; exit 2; }
+	$(GO) run ./infra/smoke -api "$(API)" -token "$(TOKEN)"
+
+smoke-local: go-deps $(DDB_JAR) $(SES_BIN)
+	$(GO) run ./infra/smoke
 
 ## schemathesis: fuzz the local stack against openapi.yaml (fresh in-memory services on free
 ## ports; SCHEMATHESIS_ARGS go to infra/schemathesis/run.sh, e.g. "-max-examples 50 -seed 1")
