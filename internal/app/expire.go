@@ -33,6 +33,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
+		d.Service.Metrics = emfMetrics{function: "ExpireInvitationsFunction"}
 		return d.ExpireHandler(), nil
 	}
 }

@@ -5,7 +5,14 @@ import (
 	"log/slog"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/rollcall/rollcall/internal/emf"
 )
+
+// emfMetrics records the service's counts as CloudWatch embedded metrics of one function.
+type emfMetrics struct{ function string }
+
+func (m emfMetrics) Record(_ context.Context, counts map[string]float64) { emf.Emit(m.function, counts) }
 
 // requestIDHandler puts the Lambda request id on every log line logged with a context (the
 // *Context methods), for every function: HTTP, stream and schedule alike. CloudWatch Logs

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/emf"
 )
 
 type lockedBuffer struct {
@@ -76,5 +77,32 @@ func TestEveryLogLineHasTheRequestID(t *testing.T) {
 				t.Errorf("%s: request_id twice: %s", fn, ln)
 			}
 		}
+	}
+}
+
+// A bulk enroll records how many enrollments it changed as an embedded metric line.
+func TestBulkEnrollEmitsEnrollmentMetrics(t *testing.T) {
+	cfg := lambdaConfig(t)
+	var metrics lockedBuffer
+	prev := emf.SetOutput(&metrics)
+	defer emf.SetOutput(prev)
+	for _, f := range []string{"AdminFunction.put-course.json", "BulkEnrollFunction.json"} {
+		payload, err := os.ReadFile("../../events/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn, _, _ := strings.Cut(f, ".")
+		invoke(t, cfg, fn, payload)
+	}
+	var line map[string]any
+	for _, ln := range strings.Split(strings.TrimSpace(metrics.String()), "\n") {
+		if strings.Contains(ln, `"EnrollmentsChanged"`) {
+			if err := json.Unmarshal([]byte(ln), &line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if line == nil || line["Function"] != "BulkEnrollFunction" || line["EnrollmentsChanged"].(float64) < 1 {
+		t.Fatalf("no EnrollmentsChanged metric from the bulk enroll: %q", metrics.String())
 	}
 }

@@ -190,6 +190,7 @@ func HTTPFunction(logicalID string, signs bool, ops func(*Deps) map[string]http.
 				return nil, err
 			}
 		}
+		d.Service.Metrics = emfMetrics{function: logicalID}
 		h, err := d.HTTPHandler(logicalID, ops(d))
 		if err != nil {
 			return nil, err

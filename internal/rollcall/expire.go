@@ -95,6 +95,12 @@ func (s *Service) ExpireDue(ctx context.Context, now, deadline time.Time) (Expir
 		stopped.Store(true)
 	}
 	res.Complete = err == nil && firstErr == nil && !stopped.Load() && res.Busy == 0 && res.Failed == 0
+	complete := 0.0
+	if res.Complete {
+		complete = 1
+	}
+	s.record(ctx, map[string]float64{"InvitationsExpired": float64(res.Expired), "ExpirySkipped": float64(res.Skipped),
+		"ExpiryBusy": float64(res.Busy), "ExpiryFailed": float64(res.Failed), "ExpiryComplete": complete})
 	level := s.log().InfoContext
 	if err != nil || firstErr != nil || res.Failed > 0 {
 		level = s.log().WarnContext

@@ -102,6 +102,8 @@ type Service struct {
 	// a writer waits for a busy course before answering 503.
 	LeaseTTL  time.Duration
 	LeaseWait time.Duration
+	// Metrics receives counts of what was done (nil: none are kept).
+	Metrics Metrics
 	// DeadlineMargin is kept free before the invocation's deadline (default 3 s): no wait for
 	// a course runs into it.
 	DeadlineMargin time.Duration
@@ -172,7 +174,7 @@ func unavailable(op string, err error) error {
 // Bulk enroll
 
 // BulkEnroll runs a bulk enroll or unenroll (SPEC section 5).
-func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkResponse, error) {
+func (s *Service) bulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkResponse, error) {
 	// Permission comes first, as Open edX's IsStaff does: a caller who may not bulk enroll
 	// learns nothing about the body. Course admins may, for their own courses.
 	var courses map[string]*Course
