@@ -12,7 +12,9 @@ import (
 // emfMetrics records the service's counts as CloudWatch embedded metrics of one function.
 type emfMetrics struct{ function string }
 
-func (m emfMetrics) Record(_ context.Context, counts map[string]float64) { emf.Emit(m.function, counts) }
+func (m emfMetrics) Record(_ context.Context, counts map[string]float64) {
+	emf.Emit(m.function, counts)
+}
 
 // requestIDHandler puts the Lambda request id on every log line logged with a context (the
 // *Context methods), for every function: HTTP, stream and schedule alike. CloudWatch Logs
