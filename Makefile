@@ -111,7 +111,7 @@ build-MailerFunction:
 build-AuditFunction:
 	$(LAMBDA_BUILD) ./functions/audit
 
-## bench: SPEC section 10 on its own DynamoDB Local: bulk enroll 1,000 / 10,000 / repeat and
+## bench: the budgets of docs/api.md#performance-budgets on its own DynamoDB Local: bulk enroll 1,000 / 10,000 / repeat and
 ## pages from a course of 100,000, each beside the plain SDK loop; writes bench/results.json
 BENCH_ARGS ?=
 bench: go-deps $(DDB_JAR)

@@ -2,7 +2,7 @@ package app_test
 
 // Integration tests of bulk enroll through the real HTTP handlers, against DynamoDB Local.
 // The cases follow Open edX's lms/djangoapps/bulk_enroll/tests/test_views.py, with its
-// expected bodies, plus the Appsembler error bodies and the SPEC's additions.
+// expected bodies, plus the Appsembler error bodies and rollcall's additions (docs/api.md#bulk-enroll).
 
 import (
 	"bytes"
@@ -392,7 +392,7 @@ func testBulkConcurrentRequestsSerialize(t *testing.T, alwaysLease bool) {
 }
 
 // A small request into a course that a large request has leased waits for the lease and then
-// commits; one that would wait past LeaseWait gets the SPEC's 503 and writes nothing.
+// commits; one that would wait past LeaseWait gets a 503 (docs/api.md#auth-and-errors) and writes nothing.
 func TestBulkSmallRequestWaitsForLease(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

@@ -42,7 +42,7 @@ func genEnrollments(course string, n int, start time.Time, step time.Duration, m
 	return out
 }
 
-// SPEC section 9: 10,000 enrollments of one course on one day spread over many partition keys
+// docs/api.md#data-access-and-scale: 10,000 enrollments of one course on one day spread over many partition keys
 // of the table and of each index (pure: the keys EncodeEnrollment gives them).
 func TestShardSpread(t *testing.T) {
 	es := genEnrollments("course-v1:Org+Hot+2026", 10_000, t0, time.Second, nil)
@@ -306,7 +306,7 @@ func TestRecentPaging(t *testing.T) {
 	}
 }
 
-// TestListPageCost measures what SPEC section 10 budgets: one page of 100 from a large
+// TestListPageCost measures a budget of docs/api.md#performance-budgets: one page of 100 from a large
 // course against one plain Query of 100 items, in requests, read units and wall time, at the
 // store and through the service (which also reads the course). It logs the numbers (make
 // bench is the real measurement; no timing is asserted here).

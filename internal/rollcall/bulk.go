@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Bulk enroll limits (SPEC section 5).
+// Bulk enroll limits (docs/api.md#bulk-enroll).
 const (
 	MaxBulkPairs     = 10_000  // identifier x course pairs per request
 	MaxBulkBodyBytes = 1 << 20 // 1 MiB

@@ -153,7 +153,7 @@ func unavailable(op string, err error) error {
 // ---------------------------------------------------------------------------------------------
 // Bulk enroll
 
-// BulkEnroll runs a bulk enroll or unenroll (SPEC section 5).
+// BulkEnroll runs a bulk enroll or unenroll (docs/api.md#bulk-enroll).
 func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkResponse, error) {
 	// Permission comes first, as Open edX's IsStaff does: a caller who may not bulk enroll
 	// learns nothing about the body. Course admins may, for their own courses.
@@ -803,7 +803,7 @@ type UserInput struct {
 }
 
 // CreateUser registers an account (staff; the identity system's sign-up hook) and converts the
-// email's open invitations (SPEC section 4).
+// email's open invitations (docs/api.md#courses-and-users).
 func (s *Service) CreateUser(ctx context.Context, actor Actor, in UserInput) (*User, error) {
 	if err := actor.RequireStaff(); err != nil {
 		return nil, err
