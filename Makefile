@@ -71,10 +71,12 @@ invoke: go-deps $(DDB_JAR) $(SES_BIN)
 ## test: unit + integration tests (DynamoDB Local, SES emulator), fuzz seeds, sam validate/build
 test: deps lint test-go schemathesis sam-validate sam-build
 
+## lint: gofmt, go vet and staticcheck (pinned by the tool directive in go.mod)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.local/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 test-go:
 	$(GO) run ./infra/local testenv -- $(GO) test -count=1 -timeout 30m ./...

@@ -129,7 +129,7 @@ func (t *Template) parseFunction(r Resource, eventOrder []string) (Function, err
 		if v, ok := props["Timeout"]; ok {
 			d, err := t.seconds(v)
 			if err != nil {
-				return f, fmt.Errorf("Timeout: %w", err)
+				return f, fmt.Errorf("property Timeout: %w", err)
 			}
 			f.Timeout = d
 		}
