@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -53,6 +54,7 @@ func TestSampleEvents(t *testing.T) {
 		t.Fatalf("no sample events: %v", err)
 	}
 	cfg := lambdaConfig(t)
+	testenv.ClearEmails(t)
 	seen := map[string]bool{}
 	// Events run in name order, so the course exists before the bulk enroll that names it.
 	for _, f := range files {
@@ -69,6 +71,9 @@ func TestSampleEvents(t *testing.T) {
 			if err := json.Unmarshal(payload, &probe); err != nil {
 				t.Fatal(err)
 			}
+			if _, ok := probe["Records"]; ok {
+				checkStreamWork(t, cfg, fn, payload, out)
+			}
 			if probe["routeKey"] != nil {
 				var res events.APIGatewayV2HTTPResponse
 				if err := json.Unmarshal(out, &res); err != nil {
@@ -84,6 +89,43 @@ func TestSampleEvents(t *testing.T) {
 	for _, fn := range app.LogicalIDs() {
 		if !seen[fn] {
 			t.Errorf("no sample event for %s", fn)
+		}
+	}
+}
+
+// checkStreamWork fails unless a stream function handled every record of its sample event
+// and did its work: no BatchItemFailures (the handlers report failures there instead of
+// returning an error), a mail to each record's address for the mailer, an audit entry for
+// each record's enrollment for the auditor.
+func checkStreamWork(t *testing.T, cfg app.Config, fn string, payload, out []byte) {
+	t.Helper()
+	var res events.DynamoDBEventResponse
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("response %s: %v", out, err)
+	}
+	if len(res.BatchItemFailures) != 0 {
+		t.Fatalf("%s reported failures: %+v", fn, res.BatchItemFailures)
+	}
+	var ev events.DynamoDBEvent
+	if err := json.Unmarshal(payload, &ev); err != nil || len(ev.Records) == 0 {
+		t.Fatalf("event: %v (%d records)", err, len(ev.Records))
+	}
+	deps, err := app.Build(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ev.Records {
+		img := r.Change.NewImage
+		switch fn {
+		case "MailerFunction":
+			testenv.WaitForEmails(t, img["email"].String(), 1, 10*time.Second)
+		case "AuditFunction":
+			entries, err := deps.Store.AuditEntries(context.Background(), img["id"].String())
+			if err != nil || len(entries) == 0 {
+				t.Fatalf("audit entries of %s: %d, %v", img["id"].String(), len(entries), err)
+			}
+		default:
+			t.Fatalf("no check for the work of stream function %s", fn)
 		}
 	}
 }
