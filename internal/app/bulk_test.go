@@ -359,7 +359,9 @@ func TestBulkConcurrentRequestsSerialize(t *testing.T) {
 
 func testBulkConcurrentRequestsSerialize(t *testing.T, alwaysLease bool) {
 	f := newFixture(t)
-	f.deps.Service.AlwaysLease = alwaysLease
+	if alwaysLease {
+		f.deps.Service.CommitLimit = 1 // every request takes the leases
+	}
 	var wg sync.WaitGroup
 	res := make([]response, 2)
 	for i, cohort := range []string{"cohort1", "cohort2"} {

@@ -101,9 +101,11 @@ type Service struct {
 	// a writer waits for a busy course before answering 503.
 	LeaseTTL  time.Duration
 	LeaseWait time.Duration
-	// AlwaysLease sends every bulk write through the leases, however small (tests use it to
-	// exercise that path with small requests).
-	AlwaysLease bool
+	// CommitLimit bounds the bulk requests that commit optimistically in one transaction
+	// (enrollments read plus courses, see fitsOneCommit); larger ones write in batches under
+	// their courses' leases. 0, or anything above SmallRequestItems (what the store promises
+	// a commit takes), means SmallRequestItems; 1 sends every bulk write through the leases.
+	CommitLimit int
 	Log         *slog.Logger
 }
 
@@ -206,7 +208,7 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 
 	// A small request commits optimistically in one transaction: no lease to take, so small
 	// requests on a course do not queue behind one another (only real conflicts retry).
-	if !s.AlwaysLease && fitsOneCommit(req) {
+	if s.fitsOneCommit(req) {
 		users, err := s.Store.ResolveIdentifiers(ctx, distinct(req.Identifiers))
 		if err != nil {
 			return nil, unavailable("bulk enroll: resolve identifiers", err)
@@ -286,10 +288,14 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 }
 
 // fitsOneCommit says whether a request is small: every enrollment it may touch, and a lease
-// check per course, are at most SmallRequestItems.
-func fitsOneCommit(req *BulkRequest) bool {
+// check per course, are at most the commit limit (SmallRequestItems unless CommitLimit lowers it).
+func (s *Service) fitsOneCommit(req *BulkRequest) bool {
+	limit := SmallRequestItems
+	if s.CommitLimit > 0 && s.CommitLimit < limit {
+		limit = s.CommitLimit
+	}
 	people, courses := len(distinct(req.Identifiers)), len(dedupe(req.Courses))
-	return people*courses+courses <= SmallRequestItems
+	return people*courses+courses <= limit
 }
 
 // bulkCommit runs a small bulk request optimistically: read every before-state, decide, and
