@@ -63,8 +63,9 @@ run: go-deps $(DDB_JAR) $(SES_BIN)
 token:
 	@$(GO) run ./infra/local token $(if $(USERNAME),$(USERNAME),staff) $(if $(filter 1 true yes,$(ADMIN)),--admin,) $(if $(EMAIL),--email $(EMAIL),)
 
-## invoke: run one function in process on a sample event, e.g.
-##   make invoke FN=BulkEnrollFunction EVENT=events/bulk-enroll.json
+## invoke: run one function in process on a sample event (the demo course and user that the
+## samples name are created first if missing), e.g.
+##   make invoke FN=BulkEnrollFunction EVENT=events/BulkEnrollFunction.json
 invoke: go-deps $(DDB_JAR) $(SES_BIN)
 	@$(GO) run ./infra/local invoke $(FN) $(EVENT)
 

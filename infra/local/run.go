@@ -53,6 +53,9 @@ func cmdRun(start time.Time, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := ensureDemo(ctx, cfg, log); err != nil {
+		return err
+	}
 	inv := localstack.NewInvoker(c.tpl, lookup(cfg), log)
 	unavailable := inv.Prepare(ctx)
 

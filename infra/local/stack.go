@@ -192,6 +192,20 @@ func (s *stack) setEnv(publicURL string) (app.Config, error) {
 	return cfg, nil
 }
 
+// ensureDemo makes sure the demo course and user that the sample events in events/ name exist
+// (idempotent: what exists is left alone).
+func ensureDemo(ctx context.Context, cfg app.Config, log *slog.Logger) error {
+	deps, err := app.Build(ctx, cfg)
+	if err == nil {
+		err = deps.EnsureDemo(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("demo data: %w", err)
+	}
+	log.Info("demo data ready", "course", app.DemoCourseID, "user", app.DemoUsername)
+	return nil
+}
+
 // lookup binds app.Handler to a configuration for the localstack pieces.
 func lookup(cfg app.Config) localstack.HandlerLookup {
 	return func(ctx context.Context, logicalID string) (any, error) {
