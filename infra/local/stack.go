@@ -12,8 +12,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/samtemplate"
@@ -69,7 +67,6 @@ func loadStackConfig(log *slog.Logger) (*stackConfig, error) {
 type stack struct {
 	*stackConfig
 	ddb, ses *localstack.Service
-	db       *dynamodb.Client
 }
 
 // startStack starts DynamoDB Local (persisted under .local/data/dynamodb) and the emulator, or
@@ -103,12 +100,7 @@ func startStack(ctx context.Context, c *stackConfig) (*stack, error) {
 			c.log.Info("started", "service", svc.Name, "endpoint", svc.Endpoint, "log", svc.LogFile)
 		}
 	}
-	s.db = localstack.NewDynamoDBClient(s.ddb.Endpoint)
-	if err := localstack.EnsureTable(ctx, s.db, c.tpl, c.tableName); err != nil {
-		s.stop()
-		return nil, err
-	}
-	if err := localstack.EnsureEmailTemplates(ctx, localstack.NewSESClient(s.ses.Endpoint), c.tpl, stage); err != nil {
+	if err := localstack.EnsureResources(ctx, c.tpl, s.ddb.Endpoint, s.ses.Endpoint, c.tableName, stage); err != nil {
 		s.stop()
 		return nil, err
 	}
