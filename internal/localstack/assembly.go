@@ -93,6 +93,13 @@ func Assemble(ctx context.Context, o StackOptions) (*Stack, error) {
 	if o.Schedules {
 		s.Scheduler = NewScheduler(o.Template, s.Invoker, SchedulerOptions{FireOnStart: o.FireOnStart, Logger: log})
 	}
+	// The template may name SQS events before the local stack has a queue to feed them from:
+	// say so rather than let such a function silently never run.
+	for _, fn := range o.Template.Functions() {
+		for _, q := range fn.Queues {
+			log.Warn("SQS events are not delivered locally yet", "function", fn.LogicalID, "event", q.EventName)
+		}
+	}
 	return s, nil
 }
 
