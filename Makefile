@@ -63,18 +63,21 @@ run: go-deps $(DDB_JAR) $(SES_BIN)
 token:
 	@$(GO) run ./infra/local token $(if $(USERNAME),$(USERNAME),staff) $(if $(filter 1 true yes,$(ADMIN)),--admin,) $(if $(EMAIL),--email $(EMAIL),)
 
-## invoke: run one function in process on a sample event, e.g.
-##   make invoke FN=BulkEnrollFunction EVENT=events/bulk-enroll.json
+## invoke: run one function in process on a sample event (the demo course and user that the
+## samples name are created first if missing), e.g.
+##   make invoke FN=BulkEnrollFunction EVENT=events/BulkEnrollFunction.json
 invoke: go-deps $(DDB_JAR) $(SES_BIN)
 	@$(GO) run ./infra/local invoke $(FN) $(EVENT)
 
 ## test: unit + integration tests (DynamoDB Local, SES emulator), fuzz seeds, sam validate/build
 test: deps lint deploy-check test-go schemathesis sam-validate sam-build smoke-local
 
+## lint: gofmt, go vet and staticcheck (pinned by the tool directive in go.mod)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.local/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 test-go:
 	$(GO) run ./infra/local testenv -- $(GO) test -count=1 -timeout 30m ./...
@@ -119,7 +122,7 @@ build-MailerFunction:
 build-AuditFunction:
 	$(LAMBDA_BUILD) ./functions/audit
 
-## bench: SPEC section 10 on its own DynamoDB Local: bulk enroll 1,000 / 10,000 / repeat and
+## bench: the budgets of docs/api.md#performance-budgets on its own DynamoDB Local: bulk enroll 1,000 / 10,000 / repeat and
 ## pages from a course of 100,000, each beside the plain SDK loop; writes bench/results.json
 BENCH_ARGS ?=
 bench: go-deps $(DDB_JAR)

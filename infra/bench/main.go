@@ -1,4 +1,4 @@
-// Command bench is `make bench` (SPEC section 10): it starts its own DynamoDB Local, runs
+// Command bench is `make bench` (docs/api.md#performance-budgets): it starts its own DynamoDB Local, runs
 // bulk enroll and listing through the real service and store, runs the plainest direct SDK
 // loop doing the same work on the same DynamoDB Local, and writes bench/results.json.
 //
@@ -63,7 +63,7 @@ type Results struct {
 	Budgets     []Budget         `json:"budgets"`
 }
 
-// Budget is one SPEC budget and whether it held.
+// Budget is one performance budget (docs/api.md#performance-budgets) and whether it held.
 type Budget struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`

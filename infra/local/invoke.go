@@ -63,6 +63,9 @@ func cmdInvoke(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := ensureDemo(ctx, cfg, log); err != nil {
+		return err
+	}
 	inv := localstack.NewInvoker(c.tpl, lookup(cfg), log)
 	start := time.Now()
 	out, err := inv.Invoke(ctx, name, payload)

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -53,32 +51,24 @@ func cmdRun(start time.Time, args []string) error {
 	if err != nil {
 		return err
 	}
-	inv := localstack.NewInvoker(c.tpl, lookup(cfg), log)
-	unavailable := inv.Prepare(ctx)
-
-	gw, err := localstack.NewGateway(c.tpl, inv, localstack.GatewayOptions{Logger: log})
-	if err != nil {
+	if err := ensureDemo(ctx, cfg, log); err != nil {
 		return err
 	}
-	streams, err := localstack.NewStreamRunner(localstack.StreamRunnerOptions{
-		Template:      c.tpl,
-		Invoker:       inv,
-		DynamoDB:      st.db,
-		Streams:       localstack.NewStreamsClient(st.ddb.Endpoint),
-		TableName:     c.tableName,
-		CheckpointDir: filepath.Join(c.dataDir, "streams"),
-		Logger:        log,
+	ls, err := localstack.Assemble(ctx, localstack.StackOptions{
+		Template: c.tpl, Lookup: lookup(cfg), DynamoDBEndpoint: st.ddb.Endpoint, TableName: c.tableName,
+		Streams: true, CheckpointDir: filepath.Join(c.dataDir, "streams"),
+		Schedules: true, FireOnStart: true, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
-	sched := localstack.NewScheduler(c.tpl, inv, localstack.SchedulerOptions{FireOnStart: true, Logger: log})
 
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	var wg sync.WaitGroup
-	failed := make(chan error, 4)
-	for _, r := range []func(context.Context) error{streams.Run, sched.Run} {
+	failed := make(chan error, 2)
+	serve := func(ctx context.Context) error { return ls.Serve(ctx, ln) }
+	for _, r := range []func(context.Context) error{ls.Run, serve} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -87,18 +77,12 @@ func cmdRun(start time.Time, args []string) error {
 			}
 		}()
 	}
-	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			failed <- fmt.Errorf("API server: %w", err)
-		}
-	}()
 
 	token, err := auth.IssueLocal([]byte(cfg.JWTSecret), "staff", "staff@example.com", true, 30*24*time.Hour)
 	if err != nil {
 		return err
 	}
-	printBanner(st, apiURL, token, gw, streams, unavailable, time.Since(start))
+	printBanner(st, apiURL, token, ls, time.Since(start))
 
 	// USR1 fires the schedules now (the expiry job without waiting for the hour).
 	usr1 := make(chan os.Signal, 1)
@@ -113,7 +97,7 @@ loop:
 			log.Info("stopping")
 			break loop
 		case <-usr1:
-			sched.FireAll(runCtx)
+			ls.Scheduler.FireAll(runCtx)
 		case err := <-failed:
 			runErr = err
 			break loop
@@ -125,16 +109,13 @@ loop:
 			break loop
 		}
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutdownCtx)
-	cancelRun()
+	cancelRun() // the server shuts down (5 s for requests in flight), the runners stop
 	wg.Wait()
 	return runErr // st.stop (deferred) stops the children
 }
 
-func printBanner(st *stack, apiURL, token string, gw *localstack.Gateway, streams *localstack.StreamRunner,
-	unavailable map[string]error, took time.Duration) {
+func printBanner(st *stack, apiURL, token string, ls *localstack.Stack, took time.Duration) {
+	gw, streams, unavailable := ls.Gateway, ls.Streams, ls.Unavailable
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nrollcall local stack ready in %.1fs\n\n", took.Seconds())
 	fmt.Fprintf(&b, "  API          %s\n", apiURL)

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/samtemplate"
@@ -68,7 +66,6 @@ func loadStackConfig(log *slog.Logger) (*stackConfig, error) {
 type stack struct {
 	*stackConfig
 	ddb, ses *localstack.Service
-	db       *dynamodb.Client
 }
 
 // startStack starts DynamoDB Local (persisted under .local/data/dynamodb) and the emulator, or
@@ -102,12 +99,7 @@ func startStack(ctx context.Context, c *stackConfig) (*stack, error) {
 			c.log.Info("started", "service", svc.Name, "endpoint", svc.Endpoint, "log", svc.LogFile)
 		}
 	}
-	s.db = localstack.NewDynamoDBClient(s.ddb.Endpoint)
-	if err := localstack.EnsureTable(ctx, s.db, c.tpl, c.tableName); err != nil {
-		s.stop()
-		return nil, err
-	}
-	if err := localstack.EnsureEmailTemplates(ctx, localstack.NewSESClient(s.ses.Endpoint), c.tpl, stage); err != nil {
+	if err := localstack.EnsureResources(ctx, c.tpl, s.ddb.Endpoint, s.ses.Endpoint, c.tableName, stage); err != nil {
 		s.stop()
 		return nil, err
 	}
@@ -188,6 +180,20 @@ func (s *stack) setEnv(publicURL string) (app.Config, error) {
 		return cfg, fmt.Errorf("function configuration: %w", err)
 	}
 	return cfg, nil
+}
+
+// ensureDemo makes sure the demo course and user that the sample events in events/ name exist
+// (idempotent: what exists is left alone).
+func ensureDemo(ctx context.Context, cfg app.Config, log *slog.Logger) error {
+	deps, err := app.Build(ctx, cfg)
+	if err == nil {
+		err = deps.EnsureDemo(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("demo data: %w", err)
+	}
+	log.Info("demo data ready", "course", app.DemoCourseID, "user", app.DemoUsername)
+	return nil
 }
 
 // lookup binds app.Handler to a configuration for the localstack pieces.

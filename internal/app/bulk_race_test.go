@@ -46,7 +46,9 @@ func TestBulkInviteRacingRegistration(t *testing.T) {
 		t.Run(fmt.Sprintf("%d-lease=%v", tc.n, tc.alwaysLease), func(t *testing.T) {
 			n := tc.n
 			f := newFixture(t)
-			f.deps.Service.AlwaysLease = tc.alwaysLease
+			if tc.alwaysLease {
+				f.deps.Service.CommitLimit = 1 // every request takes the leases
+			}
 			ids := make([]string, n)
 			for i := range ids {
 				ids[i] = fmt.Sprintf("racer%02d@example.com", i)

@@ -2,7 +2,7 @@ package app_test
 
 // Integration tests of bulk enroll through the real HTTP handlers, against DynamoDB Local.
 // The cases follow Open edX's lms/djangoapps/bulk_enroll/tests/test_views.py, with its
-// expected bodies, plus the Appsembler error bodies and the SPEC's additions.
+// expected bodies, plus the Appsembler error bodies and rollcall's additions (docs/api.md#bulk-enroll).
 
 import (
 	"bytes"
@@ -359,7 +359,9 @@ func TestBulkConcurrentRequestsSerialize(t *testing.T) {
 
 func testBulkConcurrentRequestsSerialize(t *testing.T, alwaysLease bool) {
 	f := newFixture(t)
-	f.deps.Service.AlwaysLease = alwaysLease
+	if alwaysLease {
+		f.deps.Service.CommitLimit = 1 // every request takes the leases
+	}
 	var wg sync.WaitGroup
 	res := make([]response, 2)
 	for i, cohort := range []string{"cohort1", "cohort2"} {
@@ -392,7 +394,7 @@ func testBulkConcurrentRequestsSerialize(t *testing.T, alwaysLease bool) {
 }
 
 // A small request into a course that a large request has leased waits for the lease and then
-// commits; one that would wait past LeaseWait gets the SPEC's 503 and writes nothing.
+// commits; one that would wait past LeaseWait gets a 503 (docs/api.md#auth-and-errors) and writes nothing.
 func TestBulkSmallRequestWaitsForLease(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

@@ -208,7 +208,9 @@ func testTwentyConcurrentBulkRequests(t *testing.T, alwaysLease bool) {
 		mustStatus(t, e.do("POST", bulkPaths[0], staff, map[string]any{"identifiers": own, "courses": courses, "action": "enroll"}, ""), http.StatusOK)
 		rs := &recordingStore{Store: e.deps.Store}
 		e.deps.Service.Store = rs
-		e.deps.Service.AlwaysLease = alwaysLease
+		if alwaysLease {
+			e.deps.Service.CommitLimit = 1 // every request takes the leases
+		}
 		return e, rs
 	}
 

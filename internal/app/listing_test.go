@@ -1,6 +1,6 @@
 package app_test
 
-// Integration tests of enrollment listing (SPEC section 6) through the real HTTP handlers,
+// Integration tests of enrollment listing (docs/api.md#listing) through the real HTTP handlers,
 // against DynamoDB Local: the so2 list and its filters, the Redu course and user lists and
 // the enrollment resource, who sees what, and paging by signed cursor and Link header.
 

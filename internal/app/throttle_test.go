@@ -13,7 +13,7 @@ import (
 
 // DynamoDB Local never throttles, so a small server stands in for DynamoDB and answers every
 // call with one error, over HTTP to the real SDK client. Throttling that outlasts the SDK's
-// retries is the SPEC's 429 with Retry-After; a server error is still a 503.
+// retries is the 429 with Retry-After; a server error is still a 503.
 func TestStoreThrottlingIs429(t *testing.T) {
 	services := testenv.Start(t)
 	for _, tc := range []struct {

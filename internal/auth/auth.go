@@ -1,4 +1,4 @@
-// Package auth turns a bearer JWT into a rollcall.Actor (SPEC section 3).
+// Package auth turns a bearer JWT into a rollcall.Actor (docs/api.md#auth-and-errors).
 //
 // The local stage verifies HS256 tokens signed with a shared secret (IssueLocal makes them);
 // deployed stages verify RS256/ES256 tokens against the identity provider's JWKS, with issuer

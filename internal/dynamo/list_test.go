@@ -42,7 +42,7 @@ func genEnrollments(course string, n int, start time.Time, step time.Duration, m
 	return out
 }
 
-// SPEC section 9: 10,000 enrollments of one course on one day spread over many partition keys
+// docs/api.md#data-access-and-scale: 10,000 enrollments of one course on one day spread over many partition keys
 // of the table and of each index (pure: the keys EncodeEnrollment gives them).
 func TestShardSpread(t *testing.T) {
 	es := genEnrollments("course-v1:Org+Hot+2026", 10_000, t0, time.Second, nil)
@@ -306,10 +306,12 @@ func TestRecentPaging(t *testing.T) {
 	}
 }
 
-// TestListPageCost measures what SPEC section 10 budgets: one page of 100 from a large
+// TestListPageCost measures a budget of docs/api.md#performance-budgets: one page of 100 from a large
 // course against one plain Query of 100 items, in requests, read units and wall time, at the
 // store and through the service (which also reads the course). It logs the numbers (make
-// bench is the real measurement; no timing is asserted here).
+// bench is the real measurement; no timing is asserted here) and holds the costs that do not
+// depend on timing tight: a page reads the one or two index blocks it needs (measured: 1.19
+// queries and 5.0 read units a page, against 4.5 read units for the raw Query).
 func TestListPageCost(t *testing.T) {
 	course := "course-v1:Org+Big+2026"
 	const n = 10_000
@@ -333,6 +335,7 @@ func TestListPageCost(t *testing.T) {
 	svc := &rollcall.Service{Store: s, Keys: rollcall.NewKeyRing([]byte("test-signing-secret-0123456789abcdef"))}
 	staff := rollcall.Actor{Username: "root", Staff: true}
 
+	var rawUnits float64
 	raw := func(i int) time.Duration {
 		t1 := time.Now()
 		out, err := db.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(table), IndexName: aws.String(dynamo.IndexCourse),
@@ -343,6 +346,7 @@ func TestListPageCost(t *testing.T) {
 		if err != nil || len(out.Items) != 100 {
 			t.Fatalf("raw query: %v", err)
 		}
+		rawUnits = aws.ToFloat64(out.ConsumedCapacity.CapacityUnits)
 		if i == 1 {
 			t.Logf("raw Query of 100 items: 1 request, %.1f read units", aws.ToFloat64(out.ConsumedCapacity.CapacityUnits))
 		}
@@ -365,6 +369,9 @@ func TestListPageCost(t *testing.T) {
 		last := rollcall.BoundaryOf(p.Items[99])
 		b = &last
 		m := s.Metrics.Snapshot().Sub(before)
+		if m.Requests > 2 {
+			t.Errorf("page %d: %d queries, want at most 2 (the one or two blocks a page spans)", i, m.Requests)
+		}
 
 		before = s.Metrics.Snapshot()
 		t2 := time.Now()
@@ -375,6 +382,9 @@ func TestListPageCost(t *testing.T) {
 		}
 		cursor = res.Next
 		m2 := s.Metrics.Snapshot().Sub(before)
+		if m2.Requests > 3 {
+			t.Errorf("service page %d: %d requests, want at most 3 (the page and the course)", i, m2.Requests)
+		}
 
 		d3 := raw(i)
 		if i == 0 {
@@ -390,8 +400,11 @@ func TestListPageCost(t *testing.T) {
 	mr := median(rawTimes)
 	t.Logf("median wall time: store page %v (%.2fx), service page %v (%.2fx), raw Query %v", median(storeTimes),
 		float64(median(storeTimes))/float64(mr), median(svcTimes), float64(median(svcTimes))/float64(mr), mr)
-	if storeM.Requests > 2*dynamo.Shards*runs {
-		t.Errorf("%d queries for %d pages", storeM.Requests, runs)
+	if mean := float64(storeM.Requests) / runs; mean > 1.5 {
+		t.Errorf("%.2f queries a page, want at most 1.5 (most pages lie in one block)", mean)
+	}
+	if units := storeM.ReadUnits / runs; units > 1.5*rawUnits {
+		t.Errorf("%.2f read units a page, want at most 1.5x the raw Query's %.1f", units, rawUnits)
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
-// SPEC section 9: a 10,000-learner bulk enroll must not funnel into one key, at any moment
+// docs/api.md#data-access-and-scale: a 10,000-learner bulk enroll must not funnel into one key, at any moment
 // either. The writes in flight (Parallel calls of 25) each hit many GSI1 keys.
 func TestSpreadOverBlocks(t *testing.T) {
 	const n, inFlight = 10_000, 8 * 25

@@ -13,7 +13,7 @@ import (
 // MarkThrottling is an option of the DynamoDB client: an error that is still throttling after
 // the SDK's retries (ThrottlingException, ProvisionedThroughputExceededException,
 // RequestLimitExceeded, ...) also matches rollcall.ErrThrottled. The API then answers 429
-// with Retry-After (SPEC section 3) instead of 503: the table is there, the caller should
+// with Retry-After (docs/api.md#auth-and-errors) instead of 503: the table is there, the caller should
 // slow down.
 func MarkThrottling(o *dynamodb.Options) {
 	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {

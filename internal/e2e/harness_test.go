@@ -143,15 +143,26 @@ func newHarness(t *testing.T, o options) *harness {
 		}
 		return app.Handler(ctx, id, h.cfg)
 	}
-	inv := localstack.NewInvoker(env.Template, lookup, h.cfg.Logger)
-	gw, err := localstack.NewGateway(env.Template, inv, localstack.GatewayOptions{})
+	// The stream runner polls every 50 ms so tests do not wait on make run's 250 ms.
+	ls, err := localstack.Assemble(context.Background(), localstack.StackOptions{
+		Template: env.Template, Lookup: lookup, DynamoDBEndpoint: env.DynamoDBEndpoint, TableName: table,
+		Streams: !o.noStreams, StreamFunctions: []string{"MailerFunction", "AuditFunction"},
+		PollInterval: 50 * time.Millisecond, MaxBackoff: time.Second,
+		Logger: h.cfg.Logger,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	handler = gw
-	if !o.noStreams {
-		testenv.RunStreams(t, table, lookup, "MailerFunction", "AuditFunction")
-	}
+	handler = ls.Gateway
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ls.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("local stack: %v", err)
+		}
+	})
 	return h
 }
 

@@ -24,7 +24,7 @@ type parseError struct{ msg string }
 
 func (e *parseError) Error() string { return e.msg }
 
-// limitBody caps the body at the SPEC's 1 MiB; reading past it fails with a 413.
+// limitBody caps the body at 1 MiB (docs/api.md#bulk-enroll); reading past it fails with a 413.
 func limitBody(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, rollcall.MaxBulkBodyBytes)
 }

@@ -1,6 +1,6 @@
 // Package httpapi is rollcall's HTTP adapter: plain net/http handlers (wrapped for Lambda by
 // aws-lambda-go-api-proxy), request decoding, authentication and the Django REST Framework
-// error shapes of SPEC section 3.
+// error shapes of docs/api.md#auth-and-errors.
 package httpapi
 
 import (
@@ -14,7 +14,7 @@ import (
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
-// Error details fixed by the SPEC (DRF's wording).
+// Error details fixed by docs/api.md#auth-and-errors (DRF's wording).
 const (
 	detailNoCredentials = "Authentication credentials were not provided."
 	detailInvalidToken  = "Invalid Token."

@@ -9,7 +9,7 @@ import (
 )
 
 // InvitationOps are the operations of InvitationsFunction, by template.yaml event name. None
-// needs a JWT: the token in the path is the credential (SPEC section 7).
+// needs a JWT: the token in the path is the credential (docs/api.md#invitations).
 func (a *API) InvitationOps() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
 		"InvitationPage":        a.invitationPage,

@@ -12,7 +12,7 @@ import (
 // The invitation pages are rendered by a small writer rather than html/template: any use of
 // text/template or html/template makes the linker keep every exported method of every type
 // (they call reflect's MethodByName), which grew each function binary from 11.3 MB to 17 MB,
-// past the SPEC's 15 MB budget. Safety comes from the writer's types instead: markup takes
+// past the 15 MB budget (docs/api.md#performance-budgets). Safety comes from the writer's types instead: markup takes
 // only the unexported markup type, which string constants convert to implicitly but data
 // (a string variable) cannot without an explicit, reviewable conversion; everything else goes
 // through text or attr, which escape it. Data appears only in element text and in

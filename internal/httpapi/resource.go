@@ -15,7 +15,7 @@ type Link struct {
 	Href *string `json:"href"`
 }
 
-// EnrollmentResource is an enrollment as the Redu-style API shows it (SPEC section 6).
+// EnrollmentResource is an enrollment as the Redu-style API shows it (docs/api.md#listing).
 type EnrollmentResource struct {
 	ID            string  `json:"id"`
 	CourseID      string  `json:"course_id"`

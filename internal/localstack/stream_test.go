@@ -286,9 +286,9 @@ func TestStreamRunnerResumesFromCheckpoint(t *testing.T) {
 	f.put(t, key("P#c"))
 	second := &recorder{}
 	f.run(t, dir, map[string]any{"MailerFunction": second.handle}, "MailerFunction")
-	recs := second.waitFor(t, 1)
+	second.waitFor(t, 1)
 	time.Sleep(200 * time.Millisecond)
-	recs = second.records()
+	recs := second.records()
 	if len(recs) != 1 || recs[0].Change.Keys["PK"].String() != "P#c" {
 		var pks []string
 		for _, r := range recs {

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Bulk enroll limits (SPEC section 5).
+// Bulk enroll limits (docs/api.md#bulk-enroll).
 const (
 	MaxBulkPairs     = 10_000  // identifier x course pairs per request
 	MaxBulkBodyBytes = 1 << 20 // 1 MiB
@@ -115,12 +115,12 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 		}
 	}
 
-	var err error
-	if r.AutoEnroll, err = parseBool(f["auto_enroll"]); err != nil {
-		v.Add("auto_enroll", err.Error())
+	var valid bool
+	if r.AutoEnroll, valid = parseBool(f["auto_enroll"]); !valid {
+		v.Add("auto_enroll", msgInvalidBoolean)
 	}
-	if r.EmailStudents, err = parseBool(f["email_students"]); err != nil {
-		v.Add("email_students", err.Error())
+	if r.EmailStudents, valid = parseBool(f["email_students"]); !valid {
+		v.Add("email_students", msgInvalidBoolean)
 	}
 
 	if c, ok := f["cohorts"]; ok && c.Present {
@@ -200,25 +200,29 @@ func dedupe(xs []string) []string {
 func dedupeParallel(xs []string) []string { return dedupe(xs) }
 
 // parseBool accepts JSON booleans and, case-insensitively, true/false, 1/0 and DRF's other
-// spellings (t/f, yes/no, y/n, on/off). Absent or empty is false.
-func parseBool(f Field) (bool, error) {
+// spellings (t/f, yes/no, y/n, on/off). Absent or empty is false. valid is false for anything
+// else, which the caller reports as msgInvalidBoolean.
+func parseBool(f Field) (value, valid bool) {
 	if !f.Present {
-		return false, nil
+		return false, true
 	}
 	if f.Bool != nil {
-		return *f.Bool, nil
+		return *f.Bool, true
 	}
 	if f.Invalid || f.List {
-		return false, fmt.Errorf("Must be a valid boolean.")
+		return false, false
 	}
 	switch strings.ToLower(single(f)) {
 	case "true", "t", "1", "yes", "y", "on":
-		return true, nil
+		return true, true
 	case "false", "f", "0", "no", "n", "off", "":
-		return false, nil
+		return false, true
 	}
-	return false, fmt.Errorf("Must be a valid boolean.")
+	return false, false
 }
+
+// msgInvalidBoolean is DRF's field message for a value that is not a boolean.
+const msgInvalidBoolean = "Must be a valid boolean."
 
 // Snapshot is an Open edX EmailEnrollmentState as bulk enroll reports it before and after.
 type Snapshot struct {

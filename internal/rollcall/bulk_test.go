@@ -3,6 +3,7 @@ package rollcall
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -132,6 +133,34 @@ func TestBulkResultJSON(t *testing.T) {
 		b, err := json.Marshal(tc.r)
 		if err != nil || string(b) != tc.want {
 			t.Errorf("got %s (%v), want %s", b, err, tc.want)
+		}
+	}
+}
+
+// CommitLimit can only lower the optimistic-commit bound: the store promises a commit of
+// SmallRequestItems, no more.
+func TestCommitLimit(t *testing.T) {
+	req := func(people, courses int) *BulkRequest {
+		r := &BulkRequest{}
+		for i := range people {
+			r.Identifiers = append(r.Identifiers, fmt.Sprintf("p%d@example.com", i))
+		}
+		for i := range courses {
+			r.Courses = append(r.Courses, fmt.Sprintf("course-v1:O+C%d+R", i))
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		limit, people, courses int
+		small                  bool
+	}{
+		{0, 4, 5, true}, {0, 5, 5, false}, {0, 11, 2, true}, {0, 12, 2, false},
+		{100, 5, 5, false}, {100, 12, 2, false}, // capped at SmallRequestItems
+		{1, 1, 1, false}, {3, 1, 1, true}, {3, 2, 1, true}, {3, 3, 1, false},
+	} {
+		s := &Service{CommitLimit: tc.limit}
+		if got := s.fitsOneCommit(req(tc.people, tc.courses)); got != tc.small {
+			t.Errorf("limit %d, %d x %d: small = %v, want %v", tc.limit, tc.people, tc.courses, got, tc.small)
 		}
 	}
 }

@@ -99,7 +99,7 @@ func (e *UnavailableError) Error() string {
 }
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
-// Invitation answers that the SPEC fixes.
+// Invitation answers that docs/api.md#invitations fixes.
 var (
 	ErrInvitationExpired = &GoneError{Detail: "This invitation has expired."}
 	ErrInvitationInvalid = &GoneError{Detail: "This invitation is no longer valid."}

@@ -23,7 +23,7 @@ type ExpireResult struct {
 const ExpireConcurrency = 8
 
 // ExpireDue marks every open invitation whose expiry is at or before now as expired
-// (SPEC section 7). It reads the expiry index only (no scan), re-reads each listed item
+// (docs/api.md#invitations). It reads the expiry index only (no scan), re-reads each listed item
 // consistently and writes with the same version-checked, lease-aware transaction as every
 // other single write, so it is idempotent: an item already changed is skipped, and two runs
 // never expire one invitation twice. It stops starting new work at deadline and leaves the

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// InvitationStore finds invitations by token and by expiry (SPEC section 7), and keeps the
+// InvitationStore finds invitations by token and by expiry (docs/api.md#invitations), and keeps the
 // audit trail that the stream materializes from enrollment changes.
 type InvitationStore interface {
 	// FindByTokenHash returns the enrollment whose latest invitation token hashes to tokenHash

@@ -85,7 +85,7 @@ func (s *Service) Invitation(ctx context.Context, token string) (*Invitation, er
 	return inv, nil
 }
 
-// AcceptInvitation answers an invitation with yes (SPEC section 7): the enrollment becomes
+// AcceptInvitation answers an invitation with yes (docs/api.md#invitations): the enrollment becomes
 // active for the invitation's account, the email's account, or, if the email has none, a new
 // account named username (or a unique name derived from the email when username is empty).
 // A username that is invalid or taken is a 400 on "username". Of two concurrent accepts of one

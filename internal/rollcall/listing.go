@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// ListingStore is the read side of listing (SPEC section 6): paged queries by course, by
+// ListingStore is the read side of listing (docs/api.md#listing): paged queries by course, by
 // user and by creation time. Every list is ordered newest first: created_at descending, then
 // id descending (Boundary.Before), and a page starts strictly after the boundary of the
 // previous one, so paging needs no server-side state.

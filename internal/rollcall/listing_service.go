@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Listing (SPEC section 6): the so2 list, the Redu-style course and user lists, and one
+// Listing (docs/api.md#listing): the so2 list, the Redu-style course and user lists, and one
 // enrollment by id. Every list is newest first and paged by an authenticated cursor (see
 // cursor.go).
 
@@ -412,7 +412,7 @@ func parseDays(s string, v *ValidationError) (int, bool) {
 	return min(n, maxDays), true
 }
 
-// stateAliases are Redu's state names (SPEC section 6), accepted by the state filter.
+// stateAliases are Redu's state names (docs/api.md#listing), accepted by the state filter.
 var stateAliases = map[string]State{
 	"waiting": StateInvited, "redu_invited": StateInvited, "approved": StateActive, "rejected": StateDeclined,
 }

@@ -75,7 +75,7 @@ func (a Actor) RequireStaff() error {
 // State is where an enrollment is in its life.
 type State string
 
-// The states of an enrollment (SPEC section 6). Redu's waiting/redu_invited/invited map to
+// The states of an enrollment (docs/api.md#listing). Redu's waiting/redu_invited/invited map to
 // invited, approved to active, rejected to declined.
 const (
 	StateInvited    State = "invited"

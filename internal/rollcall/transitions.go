@@ -196,7 +196,7 @@ func Register(cur *Enrollment, user *User, ed Edit) (*Enrollment, bool) {
 	return next, true
 }
 
-// answerable is the SPEC's 410 rule for accept and decline.
+// answerable is the 410 rule (docs/api.md#invitations) for accept and decline.
 func answerable(cur *Enrollment, now time.Time) error {
 	switch {
 	case cur == nil:

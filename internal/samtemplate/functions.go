@@ -17,6 +17,9 @@ type Function struct {
 	Routes    []Route
 	Streams   []StreamEvent
 	Schedules []ScheduleEvent
+	// Queues are the function's SQS events. The local stack has no queue yet: a runner for them
+	// comes with the first function that has one.
+	Queues []QueueEvent
 	// EnvVars are the names of the environment variables (Globals + function), sorted.
 	EnvVars []string
 
@@ -78,6 +81,28 @@ type ScheduleEvent struct {
 	Input string
 }
 
+// QueueEvent is an SQS event.
+type QueueEvent struct {
+	EventName string
+	// Queue is the unevaluated Queue property (the queue's ARN, e.g. !GetAtt Jobs.Arn).
+	Queue any
+	// QueueID is the logical id of the queue when Queue is !GetAtt X.Arn.
+	QueueID               string
+	BatchSize             int // default 10, as in Lambda
+	MaximumBatchingWindow time.Duration
+	FunctionResponseTypes []string
+}
+
+// ReportBatchItemFailures tells whether the function reports partial batch failures.
+func (q QueueEvent) ReportBatchItemFailures() bool {
+	for _, t := range q.FunctionResponseTypes {
+		if t == "ReportBatchItemFailures" {
+			return true
+		}
+	}
+	return false
+}
+
 // Functions returns the template's functions in file order.
 func (t *Template) Functions() []Function {
 	out := make([]Function, len(t.functions))
@@ -129,7 +154,7 @@ func (t *Template) parseFunction(r Resource, eventOrder []string) (Function, err
 		if v, ok := props["Timeout"]; ok {
 			d, err := t.seconds(v)
 			if err != nil {
-				return f, fmt.Errorf("Timeout: %w", err)
+				return f, fmt.Errorf("property Timeout: %w", err)
 			}
 			f.Timeout = d
 		}
@@ -162,9 +187,46 @@ func (t *Template) parseFunction(r Resource, eventOrder []string) (Function, err
 				return f, err
 			}
 			f.Schedules = append(f.Schedules, se)
+		case "SQS":
+			qe, err := t.parseQueue(name, p)
+			if err != nil {
+				return f, err
+			}
+			f.Queues = append(f.Queues, qe)
+		default:
+			// An event the local stack cannot deliver would silently never run locally.
+			return f, fmt.Errorf("event %s: type %q is not supported (HttpApi, DynamoDB, Schedule, ScheduleV2, SQS)", name, typ)
 		}
 	}
 	return f, nil
+}
+
+func (t *Template) parseQueue(name string, p map[string]any) (QueueEvent, error) {
+	qe := QueueEvent{EventName: name, Queue: p["Queue"], BatchSize: 10}
+	if qe.Queue == nil {
+		return qe, fmt.Errorf("SQS event %s: Queue is required", name)
+	}
+	if ga := asList(asMap(qe.Queue)["Fn::GetAtt"]); len(ga) == 2 && ga[1] == "Arn" {
+		qe.QueueID, _ = ga[0].(string)
+	}
+	if v, ok := p["BatchSize"]; ok {
+		n, err := t.integer(v)
+		if err != nil || n < 1 || n > 10000 {
+			return qe, fmt.Errorf("SQS event %s: BatchSize %v", name, v)
+		}
+		qe.BatchSize = n
+	}
+	if v, ok := p["MaximumBatchingWindowInSeconds"]; ok {
+		d, err := t.seconds(v)
+		if err != nil {
+			return qe, fmt.Errorf("SQS event %s: MaximumBatchingWindowInSeconds: %w", name, err)
+		}
+		qe.MaximumBatchingWindow = d
+	}
+	for _, v := range asList(p["FunctionResponseTypes"]) {
+		qe.FunctionResponseTypes = append(qe.FunctionResponseTypes, asString(v))
+	}
+	return qe, nil
 }
 
 func parseRoute(name string, p map[string]any) (Route, error) {

@@ -235,6 +235,7 @@ Resources:
         Tick: {Type: Schedule, Properties: {Schedule: rate(5 minutes), Enabled: false}}
         Cron: {Type: Schedule, Properties: {Schedule: 'cron(0 12 * * ? *)'}}
         S: {Type: DynamoDB, Properties: {Stream: !GetAtt Tbl.StreamArn, StartingPosition: LATEST}}
+        Jobs: {Type: SQS, Properties: {Queue: !GetAtt JobQueue.Arn, BatchSize: 5, FunctionResponseTypes: [ReportBatchItemFailures]}}
 `
 
 func TestInlineTemplate(t *testing.T) {
@@ -260,6 +261,11 @@ func TestInlineTemplate(t *testing.T) {
 	}
 	if s := fn.Streams[0]; s.Table != "Tbl" || s.BatchSize != 100 || s.MaximumRetryAttempts != -1 || s.ReportBatchItemFailures() {
 		t.Errorf("stream %+v", s)
+	}
+
+	if len(fn.Queues) != 1 || fn.Queues[0].EventName != "Jobs" || fn.Queues[0].QueueID != "JobQueue" ||
+		fn.Queues[0].BatchSize != 5 || !fn.Queues[0].ReportBatchItemFailures() {
+		t.Errorf("queues %+v", fn.Queues)
 	}
 
 	env, unresolved, err := tpl.FunctionEnv(fn, nil)
@@ -345,6 +351,35 @@ func TestParseErrors(t *testing.T) {
         R: {Type: HttpApi, Properties: {Method: GET}}
 `,
 		"bad getatt": "Resources:\n  X:\n    Type: T\n    Properties: {A: !GetAtt nodot}\n",
+		// An event type the local stack does not know would never run locally: say so.
+		"unknown event type": `Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Up: {Type: S3, Properties: {Bucket: !Ref B, Events: s3:ObjectCreated:*}}
+`,
+		"REST Api event": `Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        R: {Type: Api, Properties: {Method: GET, Path: /x}}
+`,
+		"event without a type": `Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        R: {Properties: {Method: GET, Path: /x}}
+`,
+		"SQS without a queue": `Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Q: {Type: SQS, Properties: {BatchSize: 5}}
+`,
 	} {
 		if _, err := Parse([]byte(src)); err == nil {
 			t.Errorf("%s: want an error", name)

@@ -15,7 +15,7 @@ type AuditStore interface {
 	WriteAuditEntries(ctx context.Context, entries []*rollcall.AuditEntry) (failed map[int]error, err error)
 }
 
-// Auditor is the AuditFunction: one audit entry for every enrollment change (SPEC section 5),
+// Auditor is the AuditFunction: one audit entry for every enrollment change (docs/api.md#bulk-enroll),
 // from the change the item carries (chg_by, chg_at, chg_reason, chg_tr, chg_src) and the states
 // on both sides of the write. Entries are keyed by (enrollment, time, version), so a
 // re-delivered record rewrites its own entry. Records whose entry could not be written are

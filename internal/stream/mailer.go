@@ -28,7 +28,7 @@ type MailSender interface {
 	Send(ctx context.Context, kind string, msgs []ses.Message) []ses.Result
 }
 
-// Mailer is the MailerFunction: it sends the mail that enrollment changes owe (SPEC section 8).
+// Mailer is the MailerFunction: it sends the mail that enrollment changes owe (docs/api.md#mail).
 //
 // A record owes mail when its new image's mail_seq is greater than its old image's; the mail is
 // (enrollment id, mail_seq). Mail already marked sent (a re-delivered record) is dropped, so a

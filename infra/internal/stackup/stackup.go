@@ -13,11 +13,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -58,7 +56,6 @@ type Stack struct {
 
 	services []*localstack.Service
 	tmpDir   string
-	srv      *http.Server
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	errs     chan error
@@ -104,12 +101,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		ln.Close()
 		return nil, err
 	}
-	db := localstack.NewDynamoDBClient(st.DynamoDBEndpoint)
-	if err := localstack.EnsureTable(ctx, db, tpl, st.TableName); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	if err := localstack.EnsureEmailTemplates(ctx, localstack.NewSESClient(st.SESEndpoint), tpl, Stage); err != nil {
+	if err := localstack.EnsureResources(ctx, tpl, st.DynamoDBEndpoint, st.SESEndpoint, st.TableName, Stage); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -121,47 +113,34 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		PublicBaseURL: st.URL, MailFrom: "no-reply@rollcall.local", MailTemplatePrefix: "rollcall-" + Stage + "-",
 		MailSendRate: 1000, Logger: o.FunctionLogger,
 	}
-	inv := localstack.NewInvoker(tpl, func(ctx context.Context, id string) (any, error) {
-		return app.Handler(ctx, id, cfg)
-	}, o.Logger)
-	if bad := inv.Prepare(ctx); len(bad) > 0 {
-		for id, e := range bad {
-			o.Logger.Warn("function unavailable; its routes answer 502", "function", id, "err", e)
-		}
-	}
-	gw, err := localstack.NewGateway(tpl, inv, localstack.GatewayOptions{Logger: o.Logger})
+	ls, err := localstack.Assemble(ctx, localstack.StackOptions{
+		Template: tpl,
+		Lookup: func(ctx context.Context, id string) (any, error) {
+			return app.Handler(ctx, id, cfg)
+		},
+		DynamoDBEndpoint: st.DynamoDBEndpoint, TableName: st.TableName,
+		Streams: !o.NoStreams, // no CheckpointDir: positions in memory
+		Logger:  o.Logger,
+	})
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
+	for id, e := range ls.Unavailable {
+		o.Logger.Warn("function unavailable; its routes answer 502", "function", id, "err", e)
+	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	st.cancel = cancel
-	if !o.NoStreams {
-		streams, err := localstack.NewStreamRunner(localstack.StreamRunnerOptions{
-			Template: tpl, Invoker: inv, DynamoDB: db, Streams: localstack.NewStreamsClient(st.DynamoDBEndpoint),
-			TableName: st.TableName, Logger: o.Logger, // no CheckpointDir: positions in memory
-		})
-		if err != nil {
-			ln.Close()
-			return nil, err
-		}
+	for _, run := range []func(context.Context) error{ls.Run, func(ctx context.Context) error { return ls.Serve(ctx, ln) }} {
 		st.wg.Add(1)
 		go func() {
 			defer st.wg.Done()
-			if err := streams.Run(runCtx); err != nil {
-				st.errs <- fmt.Errorf("stream runner: %w", err)
+			if err := run(runCtx); err != nil {
+				st.errs <- err
 			}
 		}()
 	}
-	st.srv = &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
-	st.wg.Add(1)
-	go func() {
-		defer st.wg.Done()
-		if err := st.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			st.errs <- fmt.Errorf("API server: %w", err)
-		}
-	}()
 	return st, nil
 }
 
@@ -200,11 +179,6 @@ func (st *Stack) Err() <-chan error { return st.errs }
 
 // Close stops the server, the stream runner and the services this stack started.
 func (st *Stack) Close() {
-	if st.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = st.srv.Shutdown(ctx)
-		cancel()
-	}
 	if st.cancel != nil {
 		st.cancel()
 	}
