@@ -53,7 +53,11 @@ type Case struct {
 	PlainBaselineSeconds float64   `json:"plain_baseline_seconds,omitempty"`
 	RatioToPlainBaseline float64   `json:"ratio_to_plain_baseline,omitempty"`
 	RunRatios            []float64 `json:"run_ratios,omitempty"` // every run's ratio_to_baseline; the row is the median run
-	Note                 string    `json:"note,omitempty"`
+	// Cold-start cases: peak RSS beside the hello-world baseline's.
+	PeakRSSBytes     int64   `json:"peak_rss_bytes,omitempty"`
+	BaselineRSSBytes int64   `json:"baseline_rss_bytes,omitempty"`
+	RSSRatio         float64 `json:"rss_ratio,omitempty"`
+	Note             string  `json:"note,omitempty"`
 }
 
 // Results is bench/results.json.
@@ -80,9 +84,19 @@ func main() {
 	pages := flag.Int("pages", 100, "pages of 100 to time")
 	skipBinaries := flag.Bool("skip-binaries", false, "do not build the function binaries")
 	runs := flag.Int("runs", 3, "runs of each bulk case; the median run is reported")
+	coldRuns := flag.Int("coldstart-runs", 20, "starts of each function for the cold-start cases")
+	coldOnly := flag.Bool("coldstart-only", false, "run only the cold-start cases (no DynamoDB Local)")
 	flag.Parse()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if *coldOnly {
+		cases, err := coldStartCases(*coldRuns)
+		check(err)
+		res := Results{Cases: cases}
+		res.Budgets = budgets(res)
+		printTable(os.Stdout, res)
+		return
+	}
 
 	dir, err := os.MkdirTemp("", "rollcall-bench-")
 	check(err)
@@ -134,6 +148,9 @@ func main() {
 	}
 	res.Cases = append(res.Cases, median(small), median(big), median(repeat))
 	res.Cases = append(res.Cases, listCase(ctx, d, raw, staff, *listSize, *pages))
+	cold, err := coldStartCases(*coldRuns)
+	check(err)
+	res.Cases = append(res.Cases, cold...)
 	if !*skipBinaries {
 		res.BinaryBytes = binarySizes()
 	}
@@ -332,6 +349,9 @@ func budgets(r Results) []Budget {
 			out = append(out, Budget{c.Name + " throughput / plain raw loop (no capacity)", c.RatioToPlainBaseline, ">= 0.7", c.RatioToPlainBaseline >= 0.7})
 			per := c.WriteUnits / float64(max(c.ItemsChanged, 1))
 			out = append(out, Budget{c.Name + " table write units per changed item", per, "<= 1.05", per <= 1.05})
+		case strings.HasPrefix(c.Name, "coldstart_"):
+			out = append(out, Budget{c.Name + " init time / hello world", c.RatioToBaseline, "<= 2.0", c.RatioToBaseline <= 2.0})
+			out = append(out, Budget{c.Name + " peak RSS / hello world", c.RSSRatio, "<= 1.7", c.RSSRatio <= 1.7})
 		case strings.HasPrefix(c.Name, "list_"):
 			out = append(out, Budget{c.Name + " seconds per page / raw Query", c.RatioToBaseline, "<= 1.5", c.RatioToBaseline <= 1.5})
 		}
