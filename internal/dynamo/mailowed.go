@@ -1,0 +1,102 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/rollcall/rollcall/internal/rollcall"
+)
+
+// OwedMail lists the ids of the enrollments of one shard of the owed-mail index (GSI5) whose
+// mail has been owed since before `before`, longest-owed first, at most limit of them. The
+// index is eventually consistent and holds keys only: the caller reads the items themselves
+// (GetEnrollments, strongly consistent) before it acts on them.
+func (s *Store) OwedMail(ctx context.Context, shard int, before time.Time, limit int) ([]string, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.Table,
+		IndexName:                 aws.String(IndexMailOwed),
+		KeyConditionExpression:    aws.String("GSI5PK = :pk AND GSI5SK < :before"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(MailOwedIndexPK(shard)), ":before": str(FormatTime(before))},
+		Limit:                     aws.Int32(int32(min(max(limit, 1), 1000))),
+	}
+	var ids []string
+	err := s.queryAll(ctx, in, func(it item) bool {
+		sk := getS(it, "GSI5SK")
+		if i := len(TimeLayout) + 1; len(sk) > i {
+			ids = append(ids, sk[i:])
+		}
+		return len(ids) < limit
+	})
+	if err != nil {
+		return nil, fmt.Errorf("owed mail shard %d: %w", shard, err)
+	}
+	return ids, nil
+}
+
+// ClearMailOwed takes the enrollments of refs out of the owed-mail index, each only while its
+// mail_seq is still the ref's (a newer change owes newer mail, which stays owed). It neither
+// advances the version nor touches anything else, so concurrent writers are not disturbed: one
+// that read the item before and writes after puts the keys back, and the mail-sent marker
+// then tells the sweep the mail went out. It returns how many were cleared.
+func (s *Store) ClearMailOwed(ctx context.Context, refs []MailRef) (int, error) {
+	var (
+		mu      sync.Mutex
+		cleared int
+	)
+	refs = uniqueRefs(refs)
+	err := s.forChunks(ctx, len(refs), 1, func(ctx context.Context, lo, _ int) error {
+		r := refs[lo]
+		pk, sk := EnrollmentKey(r.EnrollmentID)
+		out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 &s.Table,
+			Key:                       key(pk, sk),
+			UpdateExpression:          aws.String("REMOVE mail_owed_at, GSI5PK, GSI5SK"),
+			ConditionExpression:       aws.String("mail_seq = :seq AND attribute_exists(GSI5PK)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":seq": num(r.Seq)},
+			ReturnConsumedCapacity:    types.ReturnConsumedCapacityIndexes,
+		})
+		var ccf *types.ConditionalCheckFailedException
+		switch {
+		case errors.As(err, &ccf):
+			s.Metrics.Requests.Add(1)
+			return nil
+		case err != nil:
+			return fmt.Errorf("clear owed mail %s: %w", r.EnrollmentID, err)
+		}
+		s.Metrics.write(ccOf(out.ConsumedCapacity)...)
+		mu.Lock()
+		cleared++
+		mu.Unlock()
+		return nil
+	})
+	return cleared, err
+}
+
+// LeaseMailSweep takes the owed-mail sweep's lease (MailSweepLease) for ttl, or until ctx's
+// deadline: two sweeps never run at once. ok is false when another run holds it.
+func (s *Store) LeaseMailSweep(ctx context.Context, owner string, ttl time.Duration) (release func(context.Context), ok bool, err error) {
+	held, busy, err := s.tryLeases(ctx, []string{MailSweepLease}, owner, ttl)
+	if err != nil || busy != "" {
+		return nil, false, err
+	}
+	return func(ctx context.Context) { s.releaseLeases(ctx, held, owner) }, true, nil
+}
+
+func uniqueRefs(refs []MailRef) []MailRef {
+	seen := make(map[MailRef]bool, len(refs))
+	out := refs[:0:0]
+	for _, r := range refs {
+		if !seen[r] && rollcall.ValidEnrollmentID(r.EnrollmentID) {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
