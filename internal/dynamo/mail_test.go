@@ -2,6 +2,7 @@ package dynamo_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -104,6 +105,16 @@ func TestOwedMailIndex(t *testing.T) {
 	if failed, err := s.PutEnrollments(ctx, []*rollcall.Enrollment{owed, quiet}); err != nil || len(failed) > 0 {
 		t.Fatal(err, failed)
 	}
+	later := t0.Add(time.Minute) // owed later: found only with a later bound, in pages
+	var many []*rollcall.Enrollment
+	for i := range 40 {
+		e := mk(fmt.Sprintf("many%02d@example.com", i), true)
+		e.MailOwedAt = later
+		many = append(many, e)
+	}
+	if failed, err := s.PutEnrollments(ctx, many); err != nil || len(failed) > 0 {
+		t.Fatal(err, failed)
+	}
 	pk, sk := dynamo.EnrollmentKey(quiet.ID)
 	got, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: map[string]types.AttributeValue{
 		"PK": &types.AttributeValueMemberS{Value: pk}, "SK": &types.AttributeValueMemberS{Value: sk}}})
@@ -118,11 +129,17 @@ func TestOwedMailIndex(t *testing.T) {
 	find := func(before time.Time) []string {
 		var ids []string
 		for shard := range dynamo.Shards {
-			got, err := s.OwedMail(ctx, shard, before, 100)
-			if err != nil {
-				t.Fatal(err)
+			for from := ""; ; {
+				got, next, err := s.OwedMail(ctx, shard, from, before, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, got...)
+				if next == "" {
+					break
+				}
+				from = next
 			}
-			ids = append(ids, got...)
 		}
 		return ids
 	}
@@ -131,6 +148,23 @@ func TestOwedMailIndex(t *testing.T) {
 	}
 	if ids := find(t0.Add(time.Second)); len(ids) != 1 || ids[0] != owed.ID {
 		t.Fatalf("owed = %v, want [%s]", ids, owed.ID)
+	}
+	seen := map[string]int{}
+	for _, id := range find(later.Add(time.Second)) {
+		seen[id]++
+	}
+	if len(seen) != 41 {
+		t.Errorf("paged through %d owed enrollments, want 41", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s listed %d times", id, n)
+		}
+	}
+	for _, e := range many {
+		if _, err := s.ClearMailOwed(ctx, []dynamo.MailRef{{EnrollmentID: e.ID, Seq: 1}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	back, err := s.GetEnrollment(ctx, owed.ID)
 	if err != nil || !back.MailOwedAt.Equal(t0) {

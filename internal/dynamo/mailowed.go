@@ -15,29 +15,43 @@ import (
 )
 
 // OwedMail lists the ids of the enrollments of one shard of the owed-mail index (GSI5) whose
-// mail has been owed since before `before`, longest-owed first, at most limit of them. The
-// index is eventually consistent and holds keys only: the caller reads the items themselves
-// (GetEnrollments, strongly consistent) before it acts on them.
-func (s *Store) OwedMail(ctx context.Context, shard int, before time.Time, limit int) ([]string, error) {
+// mail has been owed since before `before`, longest-owed first, at most limit of them, after
+// the position from (a next of an earlier call; "" to start). next is where to go on, or ""
+// when the shard has no more. The index is eventually consistent and holds keys only: the
+// caller reads the items themselves (GetEnrollments, strongly consistent) before acting.
+func (s *Store) OwedMail(ctx context.Context, shard int, from string, before time.Time, limit int) (ids []string, next string, err error) {
+	limit = max(limit, 1)
+	vals := map[string]types.AttributeValue{":pk": str(MailOwedIndexPK(shard)), ":before": str(FormatTime(before))}
+	cond := "GSI5PK = :pk AND GSI5SK < :before"
+	if from != "" {
+		// BETWEEN is inclusive: start just past from. (No sort key equals :before itself,
+		// which has no "#<id>".)
+		cond = "GSI5PK = :pk AND GSI5SK BETWEEN :from AND :before"
+		vals[":from"] = str(from + "\x00")
+	}
 	in := &dynamodb.QueryInput{
 		TableName:                 &s.Table,
 		IndexName:                 aws.String(IndexMailOwed),
-		KeyConditionExpression:    aws.String("GSI5PK = :pk AND GSI5SK < :before"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(MailOwedIndexPK(shard)), ":before": str(FormatTime(before))},
-		Limit:                     aws.Int32(int32(min(max(limit, 1), 1000))),
+		KeyConditionExpression:    aws.String(cond),
+		ExpressionAttributeValues: vals,
+		Limit:                     aws.Int32(int32(min(limit, 1000))),
 	}
-	var ids []string
-	err := s.queryAll(ctx, in, func(it item) bool {
+	last := ""
+	err = s.queryAll(ctx, in, func(it item) bool {
 		sk := getS(it, "GSI5SK")
+		last = sk
 		if i := len(TimeLayout) + 1; len(sk) > i {
 			ids = append(ids, sk[i:])
 		}
 		return len(ids) < limit
 	})
 	if err != nil {
-		return nil, fmt.Errorf("owed mail shard %d: %w", shard, err)
+		return nil, "", fmt.Errorf("owed mail shard %d: %w", shard, err)
 	}
-	return ids, nil
+	if len(ids) >= limit {
+		next = last
+	}
+	return ids, next, nil
 }
 
 // ClearMailOwed takes the enrollments of refs out of the owed-mail index, each only while its
