@@ -203,3 +203,40 @@ func TestMailSweepLease(t *testing.T) {
 		r(ctx)
 	}
 }
+
+// What the owed-mail index costs: nothing for writes that owe no mail (bulk enroll without
+// email_students), one index write unit for a write that owes mail.
+func TestOwedMailIndexWriteUnits(t *testing.T) {
+	ctx := context.Background()
+	course := "course-v1:Org+OwedCost+2026"
+	s, _, _ := newStore(t)
+	ensureCourses(t, s, []*rollcall.Enrollment{{CourseID: course}})
+	const n = 20
+	batch := func(prefix string, owed bool) dynamo.MetricsSnapshot {
+		var es []*rollcall.Enrollment
+		for i := range n {
+			email := fmt.Sprintf("%s%02d@example.com", prefix, i)
+			e := &rollcall.Enrollment{ID: rollcall.EnrollmentID(course, email), CourseID: course, Email: email,
+				State: rollcall.StateActive, Role: rollcall.DefaultRole, Mode: rollcall.DefaultMode,
+				CreatedAt: t0, UpdatedAt: t0, Version: 1, Seq: int64(i + 1)}
+			if owed {
+				e.MailKind, e.MailSeq, e.MailOwedAt = rollcall.MailEnrolled, 1, t0
+			}
+			es = append(es, e)
+		}
+		before := s.Metrics.Snapshot()
+		if failed, err := s.PutEnrollments(ctx, es); err != nil || len(failed) > 0 {
+			t.Fatal(err, failed)
+		}
+		return s.Metrics.Snapshot().Sub(before)
+	}
+	quiet, owed := batch("quiet", false), batch("owed", true)
+	t.Logf("per item: no mail %.2f table + %.2f index WCU; mail owed %.2f table + %.2f index WCU",
+		quiet.TableWriteUnits/n, quiet.IndexWriteUnits/n, owed.TableWriteUnits/n, owed.IndexWriteUnits/n)
+	if quiet.TableWriteUnits/n > 1.05 {
+		t.Errorf("table write units per item %.2f", quiet.TableWriteUnits/n)
+	}
+	if extra := (owed.IndexWriteUnits - quiet.IndexWriteUnits) / n; extra < 0.99 || extra > 1.01 {
+		t.Errorf("owed mail costs %.2f index write units per item, want 1 (the GSI5 entry)", extra)
+	}
+}
