@@ -65,7 +65,11 @@ func (s *Store) ClearMailOwed(ctx context.Context, refs []MailRef) (int, error) 
 		cleared int
 	)
 	refs = uniqueRefs(refs)
-	err := s.forChunks(ctx, len(refs), 1, func(ctx context.Context, lo, _ int) error {
+	// One small UpdateItem per mail (there is no batch update): run more at once than the
+	// batch calls do, so that clearing a batch's mail adds little to the mailer's run.
+	wide := *s
+	wide.Parallel = max(s.parallel(), clearParallel)
+	err := wide.forChunks(ctx, len(refs), 1, func(ctx context.Context, lo, _ int) error {
 		r := refs[lo]
 		pk, sk := EnrollmentKey(r.EnrollmentID)
 		out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -102,6 +106,9 @@ func (s *Store) LeaseMailSweep(ctx context.Context, owner string, ttl time.Durat
 	}
 	return func(ctx context.Context) { s.releaseLeases(ctx, held, owner) }, true, nil
 }
+
+// clearParallel is how many ClearMailOwed updates run at once.
+const clearParallel = 32
 
 func uniqueRefs(refs []MailRef) []MailRef {
 	seen := make(map[MailRef]bool, len(refs))
