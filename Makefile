@@ -119,6 +119,8 @@ build-ExpireInvitationsFunction:
 	$(LAMBDA_BUILD) ./functions/expire-invitations
 build-MailerFunction:
 	$(LAMBDA_BUILD) ./functions/mailer
+build-MailSweepFunction:
+	$(LAMBDA_BUILD) ./functions/mail-sweep
 build-AuditFunction:
 	$(LAMBDA_BUILD) ./functions/audit
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/rollcall/rollcall/internal/dynamo"
 	"github.com/rollcall/rollcall/internal/ses"
 	"github.com/rollcall/rollcall/internal/stream"
 )
@@ -26,14 +27,20 @@ func (d *Deps) Mailer(ctx context.Context) (*stream.Mailer, error) {
 		}
 		base = "http://127.0.0.1:" + port
 	}
+	if _, err := ses.BareAddress(d.Config.MailFrom); err != nil {
+		return nil, fmt.Errorf("config: MAIL_FROM: want an address or \"Name <address>\": %w", err)
+	}
+	// One send rate for every mailer instance (concurrent stream invocations and the sweep):
+	// a counter per second in the table.
+	budget := &dynamo.SendRate{Store: d.Store, Rate: max(1, int(d.Config.MailSendRate))}
 	sender := &ses.Sender{Client: d.SES(), From: d.Config.MailFrom, TemplatePrefix: d.Config.MailTemplatePrefix,
-		Limiter: ses.NewLimiter(d.Config.MailSendRate)}
+		ConfigurationSet: os.Getenv("MAIL_CONFIGURATION_SET"), Limiter: budget, PerCall: ses.PerCall(d.Config.MailSendRate)}
 	keys, err := d.LoadKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return &stream.Mailer{Store: d.Store, Sender: sender, Keys: keys,
-		BaseURL: strings.TrimRight(base, "/"), Log: d.Log, Now: d.Config.Now}, nil
+		BaseURL: strings.TrimRight(base, "/"), Log: d.Log, Now: d.Config.Now, Metrics: os.Stdout}, nil
 }
 
 // Auditor builds the AuditFunction's worker.

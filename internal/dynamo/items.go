@@ -126,6 +126,13 @@ func EncodeEnrollment(e *rollcall.Enrollment) item {
 	if e.MailSeq > 0 {
 		it["mail_kind"] = str(string(e.MailKind))
 		it["mail_seq"] = num(e.MailSeq)
+		// Sparse: only an enrollment whose latest mail may be unsent is in the owed-mail
+		// index, so a write that owes no mail writes nothing there.
+		if !e.MailOwedAt.IsZero() {
+			it["mail_owed_at"] = str(FormatTime(e.MailOwedAt))
+			it["GSI5PK"] = str(MailOwedIndexPK(shard))
+			it["GSI5SK"] = str(TimeSK(e.MailOwedAt, e.ID))
+		}
 	}
 	return it
 }
@@ -139,6 +146,7 @@ func DecodeEnrollment(it item) *rollcall.Enrollment {
 		Cohort: getS(it, "cohort"), CreatedAt: getTime(it, "created_at"), UpdatedAt: getTime(it, "updated_at"),
 		ExpiresAt: getTime(it, "expires_at"), TokenHash: getS(it, "token_hash"), TokenNonce: getS(it, "token_nonce"),
 		Version: getN(it, "ver"), Seq: getN(it, "seq"), MailKind: rollcall.MailKind(getS(it, "mail_kind")), MailSeq: getN(it, "mail_seq"),
+		MailOwedAt: getTime(it, "mail_owed_at"),
 	}
 	if by := getS(it, "chg_tr"); by != "" {
 		e.LastChange = &rollcall.Change{By: getS(it, "chg_by"), At: getTime(it, "chg_at"), Reason: getS(it, "chg_reason"),

@@ -10,6 +10,7 @@
 //	             GSI2PK=X#<shard> GSI2SK=<expires>#<id>   (open invitations)
 //	             GSI3PK=T#<token_hash>             (the latest invitation's token, kept after use)
 //	             GSI4PK=S#<course>#<state>#<shard> GSI4SK=<seq>               (every enrollment)
+//	             mail_owed_at GSI5PK=O#<shard> GSI5SK=<owed at>#<id>  (only while mail is owed)
 //	user         PK=U#<lower(username)> SK=USER      username email created_at
 //	user/email   PK=P#<eh>          SK=USER          username email created_at
 //	course       PK=COURSE#<id>     SK=COURSE        title cohorts admins invitation_ttl_days ...
@@ -17,6 +18,7 @@
 //	audit entry  PK=P#<eh>          SK=A#<ch>#<at>#<ver>   by reason transition source ...
 //	mail sent    PK=P#<eh>          SK=M#<ch>#<seq>        ttl
 //	idempotency  PK=IDEM#<actor>#<key> SK=IDEM          body_hash status body ttl
+//	send rate    PK=MAILRATE#<unix second> SK=MAILRATE   n ttl   (messages sent in that second)
 //
 // eh and ch are the two halves of the enrollment id (rollcall.EnrollmentID): 96-bit hashes of
 // the email and the course id. <shard> spreads the registered enrollments and the open
@@ -50,6 +52,8 @@ const (
 	IndexTime   = "GSI2"
 	IndexToken  = "GSI3"
 	IndexState  = "GSI4"
+	// IndexMailOwed is sparse: an enrollment is in it only while it owes mail not yet sent.
+	IndexMailOwed = "GSI5"
 )
 
 // Key prefixes.
@@ -68,11 +72,14 @@ const (
 	pfxExpiry     = "X#"
 	pfxToken      = "T#"
 	pfxState      = "S#"
+	pfxMailOwed   = "O#"
+	pfxMailRate   = "MAILRATE#"
 	skUser        = "USER"
 	skCourse      = "COURSE"
 	skLease       = "LEASE"
 	skIdem        = "IDEM"
 	skRegMark     = "REGMARK"
+	skMailRate    = "MAILRATE"
 )
 
 // TimeLayout is the fixed-width UTC layout of times in sort keys and attributes, so that
@@ -168,3 +175,16 @@ func MailSentSK(id string, seq int64) string {
 
 // IdempotencyPK is the record of one Idempotency-Key of one caller.
 func IdempotencyPK(actor, key string) string { return pfxIdem + actor + "#" + key }
+
+// MailOwedIndexPK is one shard of the enrollments that owe mail, in GSI5; the sort key is
+// TimeSK(owed at, id), so a Query reads the longest-owed first. The keys are written with the
+// change that owes the mail and removed by the mailer (or the sweep) once it is dealt with.
+func MailOwedIndexPK(shard int) string { return fmt.Sprintf("%s%02d", pfxMailOwed, shard) }
+
+// MailRatePK is the send-rate counter of one wall-clock second (Unix seconds), shared by every
+// mailer instance.
+func MailRatePK(unixSecond int64) string { return fmt.Sprintf("%s%d", pfxMailRate, unixSecond) }
+
+// MailSweepLease is the lease name (LeasePK) that keeps two owed-mail sweeps from running at
+// once. It cannot be a course key (neither "org/course/run" nor "course-v1:...").
+const MailSweepLease = "~mail-sweep"

@@ -35,9 +35,12 @@ type StreamRunnerOptions struct {
 	PollInterval time.Duration
 	// MaxBackoff caps the delay between retries of a failing batch; default 30 s.
 	MaxBackoff time.Duration
-	// DiscardAfterMaxRetries drops a batch after the event's MaximumRetryAttempts, as Lambda
-	// does. Off by default: locally a failing record is retried until fixed rather than lost.
-	DiscardAfterMaxRetries bool
+	// RetryForever keeps retrying a failing batch past the event's MaximumRetryAttempts and
+	// MaximumRecordAgeInSeconds. Off by default: like Lambda, the runner gives such records up
+	// and hands them to the event's on-failure destination (DeadLetters).
+	RetryForever bool
+	// Now is the clock records' ages are measured with; nil means time.Now.
+	Now func() time.Time
 	// Functions restricts the runner to these logical ids; default every function with a
 	// DynamoDB event on the table.
 	Functions []string
@@ -50,10 +53,73 @@ type StreamRunnerOptions struct {
 // processed. With ReportBatchItemFailures a reported failure makes it retry from that record
 // (with backoff, never skipping it); a function error retries the whole batch, halved each time
 // when BisectBatchOnFunctionError is set. Each consumer checkpoints its own position.
+//
+// A batch that still fails after the event's MaximumRetryAttempts, and records older than its
+// MaximumRecordAgeInSeconds, are given up as Lambda gives them up: the consumer moves past
+// them and records a dead letter (what Lambda sends to DestinationConfig.OnFailure: the
+// function, the shard and the range of sequence numbers, not the records). There is no SQS
+// emulator: dead letters stay in the runner (DeadLetters) and are logged at error level.
 type StreamRunner struct {
 	opts      StreamRunnerOptions
 	log       *slog.Logger
 	consumers []*consumer
+
+	dlMu        sync.Mutex
+	deadLetters []DeadLetter
+}
+
+// DeadLetter is one batch given up, as Lambda's on-failure record for a stream source
+// describes it.
+type DeadLetter struct {
+	Function    string `json:"function"`
+	Event       string `json:"event"`
+	Destination string `json:"destination"` // the on-failure resource's logical id ("" = none: dropped)
+	// Condition is why: RetryAttemptsExhausted or RecordAgeExceeded (Lambda's names).
+	Condition           string    `json:"condition"`
+	ShardID             string    `json:"shardId"`
+	StartSequenceNumber string    `json:"startSequenceNumber"`
+	EndSequenceNumber   string    `json:"endSequenceNumber"`
+	BatchSize           int       `json:"batchSize"`
+	Attempts            int       `json:"attempts"`
+	Error               string    `json:"error,omitempty"`
+	At                  time.Time `json:"at"`
+}
+
+// DeadLetters returns the batches given up so far, oldest first.
+func (r *StreamRunner) DeadLetters() []DeadLetter {
+	r.dlMu.Lock()
+	defer r.dlMu.Unlock()
+	return append([]DeadLetter(nil), r.deadLetters...)
+}
+
+func (r *StreamRunner) now() time.Time {
+	if r.opts.Now != nil {
+		return r.opts.Now()
+	}
+	return time.Now()
+}
+
+// giveUp records recs (all of one shard, in order) as a dead letter and logs it.
+func (c *consumer) giveUp(shard, condition string, recs []types.Record, attempts int, err error) {
+	if len(recs) == 0 {
+		return
+	}
+	dl := DeadLetter{Function: c.fn, Event: c.ev.EventName, Destination: c.ev.OnFailureResource, Condition: condition,
+		ShardID: shard, StartSequenceNumber: seqOf(recs[0]), EndSequenceNumber: seqOf(recs[len(recs)-1]),
+		BatchSize: len(recs), Attempts: attempts, At: c.r.now()}
+	if err != nil {
+		dl.Error = err.Error()
+	}
+	c.r.dlMu.Lock()
+	c.r.deadLetters = append(c.r.deadLetters, dl)
+	c.r.dlMu.Unlock()
+	msg := "stream records given up; dead letter kept in the runner (no SQS emulator)"
+	if dl.Destination == "" {
+		msg = "stream records given up and dropped (the event has no on-failure destination)"
+	}
+	c.r.log.Error(msg, "function", c.fn, "event", c.ev.EventName, "destination", dl.Destination, "condition", condition,
+		"shard", shard, "start_sequence_number", dl.StartSequenceNumber, "end_sequence_number", dl.EndSequenceNumber,
+		"records", len(recs), "attempts", attempts, "err", dl.Error)
 }
 
 // NewStreamRunner prepares the consumers; Run starts them.
@@ -262,6 +328,31 @@ func (c *consumer) readShard(ctx context.Context, id string, st *shardState, run
 		return false, nil
 	}
 
+	// Records older than MaximumRecordAgeInSeconds are given up before delivery (a shard
+	// held up by a failing record gets there while it retries).
+	if age := c.ev.MaximumRecordAge; age > 0 && !c.r.opts.RetryForever {
+		cut := c.r.now().Add(-age)
+		old := 0
+		for old < len(recs) && !recordTime(recs[old]).IsZero() && recordTime(recs[old]).Before(cut) {
+			old++
+		}
+		if old > 0 {
+			c.giveUp(id, "RecordAgeExceeded", recs[:old], run.failures, nil)
+			st.Seq = seqOf(recs[old-1])
+			recs = recs[old:]
+			run.retryAt, run.failures = "", 0
+			if len(recs) == 0 {
+				run.iter = out.NextShardIterator
+				if run.iter == nil {
+					st.Done = true
+				}
+				return true, c.cp.save()
+			}
+			// The iterator is past these records too: re-read from the first young one
+			// if this delivery fails.
+		}
+	}
+
 	n, whole, err := c.deliver(ctx, recs)
 	if n > 0 {
 		st.Seq = seqOf(recs[n-1])
@@ -284,8 +375,8 @@ func (c *consumer) readShard(ctx context.Context, id string, st *shardState, run
 		run.limit = int32(max(1, len(recs)/2))
 	}
 	attrs := []any{"function", c.fn, "shard", id, "attempt", run.failures, "failed_at", run.retryAt, "err", err}
-	if limit := c.ev.MaximumRetryAttempts; c.r.opts.DiscardAfterMaxRetries && limit >= 0 && run.failures > limit {
-		c.r.log.Error("stream batch discarded after MaximumRetryAttempts", append(attrs, "discarded", len(recs)-n)...)
+	if limit := c.ev.MaximumRetryAttempts; !c.r.opts.RetryForever && limit >= 0 && run.failures > limit {
+		c.giveUp(id, "RetryAttemptsExhausted", recs[n:], run.failures, err)
 		st.Seq = seqOf(recs[len(recs)-1])
 		run.retryAt, run.failures, run.limit = "", 0, int32(c.ev.BatchSize)
 		return true, c.cp.save()
@@ -416,6 +507,14 @@ func (c *consumer) deliver(ctx context.Context, recs []types.Record) (n int, who
 		first = min(first, idx)
 	}
 	return first, false, fmt.Errorf("%d of %d records reported as failed", len(resp.BatchItemFailures), len(recs))
+}
+
+// recordTime is when the record was written (DynamoDB Local has second precision).
+func recordTime(r types.Record) time.Time {
+	if r.Dynamodb == nil || r.Dynamodb.ApproximateCreationDateTime == nil {
+		return time.Time{}
+	}
+	return *r.Dynamodb.ApproximateCreationDateTime
 }
 
 func seqOf(r types.Record) string {

@@ -144,6 +144,9 @@ type Enrollment struct {
 	LastChange *Change
 	MailKind   MailKind // the latest mail owed, if MailSeq > 0
 	MailSeq    int64    // incremented whenever a change owes mail
+	// MailOwedAt is when the change that owes mail MailSeq was made, while that mail may still
+	// be unsent; the mailer clears it once the mail is dealt with. Zero: nothing owed.
+	MailOwedAt time.Time
 }
 
 // Registered reports whether the enrollment belongs to an account.

@@ -269,5 +269,6 @@ func (e *Enrollment) record(ed Edit, transition string, mail MailKind) {
 	if mail != "" {
 		e.MailKind = mail
 		e.MailSeq++
+		e.MailOwedAt = e.UpdatedAt
 	}
 }

@@ -33,7 +33,7 @@ func (e *UnresolvedError) Error() string { return "samtemplate: unresolved refer
 // values supplies parameter values and what references to resources resolve to: "Table" for
 // !Ref Table and "Table.Arn" for !GetAtt Table.Arn / ${Table.Arn}. Parameters missing from
 // values take their Default. Supported: Ref, Fn::Sub, Fn::GetAtt, Fn::If, Fn::Not, Fn::Equals,
-// Fn::And, Fn::Or, Fn::Join, Fn::Select, Condition.
+// Fn::And, Fn::Or, Fn::Join, Fn::Select, Fn::Split, Condition.
 func (t *Template) Resolve(v any, values map[string]string) (any, error) {
 	e := &evaluator{t: t, values: values}
 	out, err := e.eval(v)
@@ -163,6 +163,25 @@ func (e *evaluator) intrinsic(name string, arg any) (any, error) {
 			return nil, fmt.Errorf("samtemplate: Fn::Select index %d out of range", idx)
 		}
 		return list[idx], nil
+	case "Fn::Split":
+		args, ok := arg.([]any)
+		if !ok || len(args) != 2 {
+			return nil, fmt.Errorf("samtemplate: Fn::Split wants [delimiter, string]")
+		}
+		delim, ok := args[0].(string)
+		if !ok || delim == "" {
+			return nil, fmt.Errorf("samtemplate: Fn::Split delimiter must be a non-empty string")
+		}
+		src, err := e.evalString(args[1])
+		if err != nil {
+			return nil, fmt.Errorf("samtemplate: Fn::Split: %w", err)
+		}
+		parts := strings.Split(src, delim)
+		out := make([]any, len(parts))
+		for i, p := range parts {
+			out[i] = p
+		}
+		return out, nil
 	case "Fn::If":
 		args, ok := arg.([]any)
 		if !ok || len(args) != 3 {

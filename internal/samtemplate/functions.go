@@ -50,11 +50,17 @@ type StreamEvent struct {
 	// Stream is the unevaluated Stream property (e.g. {"Fn::GetAtt": ["Table", "StreamArn"]}).
 	Stream any
 	// Table is the logical id of the table whose stream it is, when Stream is !GetAtt X.StreamArn.
-	Table                      string
-	StartingPosition           string
-	BatchSize                  int // default 100, as in Lambda
-	MaximumBatchingWindow      time.Duration
-	MaximumRetryAttempts       int // -1 = retry until the record expires (Lambda's default)
+	Table                 string
+	StartingPosition      string
+	BatchSize             int // default 100, as in Lambda
+	MaximumBatchingWindow time.Duration
+	MaximumRetryAttempts  int // -1 = retry until the record expires (Lambda's default)
+	// MaximumRecordAge: records older than this are given up; 0 = until they expire (-1).
+	MaximumRecordAge time.Duration
+	// OnFailure is the unevaluated DestinationConfig.OnFailure.Destination (nil: none), and
+	// OnFailureResource its logical id when it is !GetAtt X.Arn or !Ref X.
+	OnFailure                  any
+	OnFailureResource          string
 	BisectBatchOnFunctionError bool
 	FunctionResponseTypes      []string
 }
@@ -274,6 +280,23 @@ func (t *Template) parseStream(name string, p map[string]any) (StreamEvent, erro
 			return se, fmt.Errorf("DynamoDB event %s: MaximumRetryAttempts: %w", name, err)
 		}
 		se.MaximumRetryAttempts = n
+	}
+	if v, ok := p["MaximumRecordAgeInSeconds"]; ok {
+		n, err := t.integer(v)
+		if err != nil || (n != -1 && (n < 60 || n > 604800)) {
+			return se, fmt.Errorf("DynamoDB event %s: MaximumRecordAgeInSeconds %v: want -1 or 60-604800", name, v)
+		}
+		if n > 0 {
+			se.MaximumRecordAge = time.Duration(n) * time.Second
+		}
+	}
+	if d, ok := asMap(asMap(p["DestinationConfig"])["OnFailure"])["Destination"]; ok {
+		se.OnFailure = d
+		if ga := asList(asMap(d)["Fn::GetAtt"]); len(ga) == 2 {
+			se.OnFailureResource, _ = ga[0].(string)
+		} else if ref, ok := asMap(d)["Ref"].(string); ok {
+			se.OnFailureResource = ref
+		}
 	}
 	if v, ok := p["BisectBatchOnFunctionError"].(bool); ok {
 		se.BisectBatchOnFunctionError = v

@@ -30,7 +30,7 @@ func TestRepoTemplateFunctions(t *testing.T) {
 		byID[f.LogicalID] = f
 	}
 	for _, id := range []string{"BulkEnrollFunction", "AdminFunction", "ListEnrollmentsFunction",
-		"InvitationsFunction", "ExpireInvitationsFunction", "MailerFunction", "AuditFunction"} {
+		"InvitationsFunction", "ExpireInvitationsFunction", "MailerFunction", "AuditFunction", "MailSweepFunction"} {
 		if _, ok := byID[id]; !ok {
 			t.Errorf("function %s missing", id)
 		}
@@ -139,11 +139,11 @@ func TestRepoTemplateTable(t *testing.T) {
 	if in.BillingMode != types.BillingModePayPerRequest || in.ProvisionedThroughput != nil {
 		t.Errorf("billing %v %v", in.BillingMode, in.ProvisionedThroughput)
 	}
-	if len(in.AttributeDefinitions) != 9 || len(in.KeySchema) != 2 ||
+	if len(in.AttributeDefinitions) != 11 || len(in.KeySchema) != 2 ||
 		aws.ToString(in.KeySchema[0].AttributeName) != "PK" || in.KeySchema[0].KeyType != types.KeyTypeHash {
 		t.Errorf("keys %+v %+v", in.AttributeDefinitions, in.KeySchema)
 	}
-	if len(in.GlobalSecondaryIndexes) != 4 {
+	if len(in.GlobalSecondaryIndexes) != 5 {
 		t.Fatalf("gsis %+v", in.GlobalSecondaryIndexes)
 	}
 	g1, g3 := in.GlobalSecondaryIndexes[0], in.GlobalSecondaryIndexes[2]

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/mail"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,15 +65,28 @@ type Result struct {
 	Err       error  // why, unless sent
 }
 
+// RateLimiter holds a send back until n more messages fit in the send rate.
+type RateLimiter interface {
+	Wait(ctx context.Context, n int) error
+}
+
 // Sender sends templated bulk mail.
 type Sender struct {
 	Client API
-	// From is the verified identity mail is sent from (MAIL_FROM).
+	// From is what mail is sent from (MAIL_FROM): a verified address, or "Name <address>".
+	// It goes to SES whole; the bare address is what IAM and the identity check compare.
 	From string
 	// TemplatePrefix + kind is the SES template name ("rollcall-<stage>-" + "invited").
 	TemplatePrefix string
-	// Limiter paces sending to the account's rate; nil sends unpaced.
-	Limiter *Limiter
+	// ConfigurationSet is named on every send (bounces, complaints, rendering failures and
+	// rejects are recorded through it); "" names none.
+	ConfigurationSet string
+	// Limiter paces sending to the account's rate (one Wait per SendBulkEmail call, for its
+	// destinations); nil sends unpaced.
+	Limiter RateLimiter
+	// PerCall caps the destinations of one call (a call must fit in one second of the send
+	// rate); 0 or more than MaxDestinations means MaxDestinations.
+	PerCall int
 
 	calls    atomic.Int64
 	messages atomic.Int64
@@ -87,8 +101,12 @@ func (s *Sender) Messages() int64 { return s.messages.Load() }
 // result per message in order. It stops early (the rest are Retry) when ctx ends.
 func (s *Sender) Send(ctx context.Context, kind string, msgs []Message) []Result {
 	results := make([]Result, len(msgs))
-	for lo := 0; lo < len(msgs); lo += MaxDestinations {
-		hi := min(lo+MaxDestinations, len(msgs))
+	per := MaxDestinations
+	if s.PerCall > 0 && s.PerCall < per {
+		per = s.PerCall
+	}
+	for lo := 0; lo < len(msgs); lo += per {
+		hi := min(lo+per, len(msgs))
 		s.sendChunk(ctx, kind, msgs[lo:hi], results[lo:hi])
 	}
 	return results
@@ -114,19 +132,30 @@ func (s *Sender) sendChunk(ctx context.Context, kind string, msgs []Message, out
 			},
 		}
 	}
-	if err := s.Limiter.Wait(ctx, len(msgs)); err != nil {
+	if s.Limiter != nil {
+		if err := s.Limiter.Wait(ctx, len(msgs)); err != nil {
+			failAll("ERROR", Retry, err)
+			return
+		}
+	} else if err := ctx.Err(); err != nil {
 		failAll("ERROR", Retry, err)
 		return
 	}
 	s.calls.Add(1)
-	res, err := s.Client.SendBulkEmail(ctx, &sesv2.SendBulkEmailInput{
+	in := &sesv2.SendBulkEmailInput{
 		FromEmailAddress: aws.String(s.From),
 		DefaultContent: &types.BulkEmailContent{Template: &types.Template{
 			TemplateName: aws.String(s.TemplatePrefix + kind),
 			TemplateData: aws.String("{}"),
 		}},
 		BulkEmailEntries: entries,
-	})
+		// The configuration set's CloudWatch dimension: events counted by mail kind.
+		DefaultEmailTags: []types.MessageTag{{Name: aws.String("MailKind"), Value: aws.String(kind)}},
+	}
+	if s.ConfigurationSet != "" {
+		in.ConfigurationSetName = aws.String(s.ConfigurationSet)
+	}
+	res, err := s.Client.SendBulkEmail(ctx, in)
 	if err != nil {
 		failAll("ERROR", Retry, fmt.Errorf("SendBulkEmail %s: %w", kind, err))
 		return
@@ -195,4 +224,23 @@ func (l *Limiter) Wait(ctx context.Context, n int) error {
 		}
 	}
 	return nil
+}
+
+// BareAddress is the address of a From value, which may be "address" or "Name <address>"
+// (what SES's identity check and the IAM condition ses:FromAddress compare).
+func BareAddress(from string) (string, error) {
+	a, err := mail.ParseAddress(from)
+	if err != nil {
+		return "", fmt.Errorf("mail from %q: %w", from, err)
+	}
+	return a.Address, nil
+}
+
+// PerCall is how many destinations one call may carry at rate messages a second: a call's
+// messages are reserved in one second of the budget.
+func PerCall(rate float64) int {
+	if rate <= 0 {
+		return MaxDestinations
+	}
+	return max(1, min(MaxDestinations, int(rate)))
 }

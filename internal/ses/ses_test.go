@@ -106,3 +106,56 @@ func TestLimiterPaces(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestBareAddress(t *testing.T) {
+	for from, want := range map[string]string{
+		"no-reply@example.org":                  "no-reply@example.org",
+		"Rollcall <no-reply@example.org>":       "no-reply@example.org",
+		"\"Rollcall, Inc\" <mail@rollcall.dev>": "mail@rollcall.dev",
+		"  <x@y.org>":                           "x@y.org",
+	} {
+		got, err := BareAddress(from)
+		if err != nil || got != want {
+			t.Errorf("BareAddress(%q) = %q, %v; want %q", from, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "Rollcall", "Rollcall <>", "a@b.org, c@d.org"} {
+		if got, err := BareAddress(bad); err == nil {
+			t.Errorf("BareAddress(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+// A call carries at most PerCall destinations (what one second of the rate allows), names the
+// configuration set and tags the mail kind, and the From value goes to SES whole.
+func TestSenderPerCallConfigurationSetAndFrom(t *testing.T) {
+	api := &fakeAPI{}
+	var waits []int
+	s := &Sender{Client: api, From: "Rollcall <from@x.org>", TemplatePrefix: "p-", ConfigurationSet: "rollcall-test",
+		PerCall: PerCall(10), Limiter: limiterFunc(func(_ context.Context, n int) error { waits = append(waits, n); return nil })}
+	msgs := make([]Message, 25)
+	for i := range msgs {
+		msgs[i] = Message{To: "a@x.org"}
+	}
+	s.Send(context.Background(), "enrolled", msgs)
+	if len(api.inputs) != 3 || len(waits) != 3 || waits[0] != 10 || waits[2] != 5 {
+		t.Fatalf("%d calls, waits %v", len(api.inputs), waits)
+	}
+	in := api.inputs[0]
+	if aws.ToString(in.ConfigurationSetName) != "rollcall-test" || aws.ToString(in.FromEmailAddress) != "Rollcall <from@x.org>" ||
+		len(in.DefaultEmailTags) != 1 || aws.ToString(in.DefaultEmailTags[0].Value) != "enrolled" {
+		t.Fatalf("input = %+v", in)
+	}
+	s.ConfigurationSet = ""
+	s.Send(context.Background(), "enrolled", msgs[:1])
+	if in := api.inputs[3]; in.ConfigurationSetName != nil {
+		t.Fatalf("configuration set %q named while unset", aws.ToString(in.ConfigurationSetName))
+	}
+	if PerCall(0) != MaxDestinations || PerCall(1000) != MaxDestinations || PerCall(0.5) != 1 || PerCall(14.9) != 14 {
+		t.Fatal("PerCall")
+	}
+}
+
+type limiterFunc func(ctx context.Context, n int) error
+
+func (f limiterFunc) Wait(ctx context.Context, n int) error { return f(ctx, n) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"html"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -21,6 +22,8 @@ type MailStore interface {
 	GetCourses(ctx context.Context, ids []string) (map[string]*rollcall.Course, error)
 	MailSent(ctx context.Context, refs []dynamo.MailRef) (map[dynamo.MailRef]bool, error)
 	MarkMailSent(ctx context.Context, refs []dynamo.MailRef, outcome map[dynamo.MailRef]string, now time.Time) (map[dynamo.MailRef]error, error)
+	// ClearMailOwed takes mail that was dealt with out of the owed-mail index.
+	ClearMailOwed(ctx context.Context, refs []dynamo.MailRef) (int, error)
 }
 
 // MailSender sends one template kind to many destinations, one result per message.
@@ -34,7 +37,9 @@ type MailSender interface {
 // (enrollment id, mail_seq). Mail already marked sent (a re-delivered record) is dropped, so a
 // retried batch mails nobody twice; an invitation whose token has since changed or ended is not
 // mailed (its link would be dead). What SES accepts is marked sent; records whose mail failed in a
-// way that may pass are reported as batch item failures, and Lambda delivers them again.
+// way that may pass are reported as batch item failures, and Lambda delivers them again. Mail
+// dealt with (sent, rejected, stale, already sent) leaves the owed-mail index; mail that is not
+// stays there for the Sweeper once the stream has given up on its record.
 type Mailer struct {
 	Store  MailStore
 	Sender MailSender
@@ -45,11 +50,15 @@ type Mailer struct {
 	Now     func() time.Time
 	// Margin is kept free before the invocation's deadline: no send starts later (default 5 s).
 	Margin time.Duration
+	// Metrics receives one CloudWatch embedded-metric line per invocation (nil: none), under
+	// the dimension Function (default "MailerFunction").
+	Metrics  io.Writer
+	Function string
 }
 
 // owedMail is one mail a record owes.
 type owedMail struct {
-	seq  string // stream sequence number of the record
+	seq  string // stream sequence number of the record (the enrollment id in a sweep)
 	ref  dynamo.MailRef
 	kind rollcall.MailKind
 	e    *rollcall.Enrollment // the new image
@@ -93,9 +102,7 @@ func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.D
 		if c.New == nil || c.New.MailSeq <= seqOf(c.Old) {
 			continue
 		}
-		switch c.New.MailKind {
-		case rollcall.MailEnrolled, rollcall.MailInvited, rollcall.MailUnenrolled:
-		default:
+		if !knownKind(c.New.MailKind) {
 			m.log().ErrorContext(ctx, "mailer: unknown mail kind skipped", "enrollment_id", c.New.ID, "mail_kind", c.New.MailKind)
 			continue
 		}
@@ -105,15 +112,36 @@ func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.D
 	if len(owed) == 0 {
 		return failures(ev, nil), st
 	}
+	failed := m.deliver(ctx, owed, nil, &st)
+	m.logDone(ctx, st, start)
+	m.emit(st)
+	return failures(ev, failed), st
+}
+
+func knownKind(k rollcall.MailKind) bool {
+	switch k {
+	case rollcall.MailEnrolled, rollcall.MailInvited, rollcall.MailUnenrolled:
+		return true
+	}
+	return false
+}
+
+// deliver sends owed mail that is not marked sent yet, marks what went out and takes what was
+// dealt with out of the owed-mail index. current holds the enrollments as they are now, if the
+// caller read them (the sweep); else invitations are read here. It returns the owedMail.seq
+// of the mails to try again.
+func (m *Mailer) deliver(ctx context.Context, owed []owedMail, current map[string]*rollcall.Enrollment, st *MailStats) map[string]bool {
 	failed := map[string]bool{}
-	failAll := func(what string, err error) (events.DynamoDBEventResponse, MailStats) {
-		m.log().ErrorContext(ctx, "mailer: "+what+" failed; the batch's mail is retried", "error", err.Error(), "owed", len(owed))
+	failAll := func(what string, err error) map[string]bool {
+		m.log().ErrorContext(ctx, "mailer: "+what+" failed; the mail is retried", "error", err.Error(), "owed", len(owed))
 		for _, o := range owed {
 			failed[o.seq] = true
 		}
-		st.Failed = len(owed)
-		return failures(ev, failed), st
+		st.Failed += len(owed)
+		return failed
 	}
+	var resolved []dynamo.MailRef // dealt with: out of the owed-mail index
+	defer func() { m.clearOwed(ctx, resolved) }()
 
 	// Drop what a previous delivery of these records sent already.
 	refs := make([]dynamo.MailRef, len(owed))
@@ -125,16 +153,18 @@ func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.D
 		return failAll("reading mail-sent markers", err)
 	}
 	// An invitation is mailed only while its token is the enrollment's current, open one.
-	var inviteIDs []string
-	for _, o := range owed {
-		if o.kind == rollcall.MailInvited && !sent[o.ref] {
-			inviteIDs = append(inviteIDs, o.ref.EnrollmentID)
+	if current == nil {
+		var inviteIDs []string
+		for _, o := range owed {
+			if o.kind == rollcall.MailInvited && !sent[o.ref] {
+				inviteIDs = append(inviteIDs, o.ref.EnrollmentID)
+			}
 		}
-	}
-	current := map[string]*rollcall.Enrollment{}
-	if len(inviteIDs) > 0 {
-		if current, err = m.Store.GetEnrollments(ctx, inviteIDs); err != nil {
-			return failAll("reading invitations", err)
+		current = map[string]*rollcall.Enrollment{}
+		if len(inviteIDs) > 0 {
+			if current, err = m.Store.GetEnrollments(ctx, inviteIDs); err != nil {
+				return failAll("reading invitations", err)
+			}
 		}
 	}
 	now := m.now()
@@ -143,8 +173,10 @@ func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.D
 		switch {
 		case sent[o.ref]:
 			st.AlreadySent++
+			resolved = append(resolved, o.ref)
 		case o.kind == rollcall.MailInvited && !stillOpen(o.e, current[o.ref.EnrollmentID], now):
 			st.Stale++
+			resolved = append(resolved, o.ref)
 			m.log().InfoContext(ctx, "mailer: invitation moved on before its mail went out; not sent",
 				"enrollment_id", o.ref.EnrollmentID, "mail_seq", o.ref.Seq)
 		case o.kind == rollcall.MailInvited && !m.canLink(o.e):
@@ -156,8 +188,7 @@ func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.D
 		}
 	}
 	if len(todo) == 0 {
-		m.logDone(ctx, st, start)
-		return failures(ev, nil), st
+		return failed
 	}
 
 	courseIDs := make([]string, 0, len(todo))
@@ -190,7 +221,7 @@ func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.D
 			if len(batch) == 0 {
 				continue
 			}
-			m.sendBatch(ctx, kind, batch, courses, failed, &st)
+			resolved = append(resolved, m.sendBatch(ctx, kind, batch, courses, failed, st)...)
 		}
 		for _, o := range wave {
 			if failed[o.seq] {
@@ -198,8 +229,18 @@ func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.D
 			}
 		}
 	}
-	m.logDone(ctx, st, start)
-	return failures(ev, failed), st
+	return failed
+}
+
+// clearOwed takes mail that was dealt with out of the owed-mail index (best effort: what stays
+// is found by the sweep, which sees its marker and clears it then).
+func (m *Mailer) clearOwed(ctx context.Context, refs []dynamo.MailRef) {
+	if len(refs) == 0 {
+		return
+	}
+	if _, err := m.Store.ClearMailOwed(context.WithoutCancel(ctx), refs); err != nil {
+		m.log().WarnContext(ctx, "mailer: could not clear owed mail; the sweep will", "mails", len(refs), "error", err.Error())
+	}
 }
 
 func (m *Mailer) logDone(ctx context.Context, st MailStats, start time.Time) {
@@ -211,8 +252,8 @@ func (m *Mailer) logDone(ctx context.Context, st MailStats, start time.Time) {
 		"sent", st.Sent, "rejected", st.Rejected, "failed", st.Failed, "duration_ms", time.Since(start).Milliseconds())
 }
 
-// sendBatch sends one kind's mails of a wave and marks what went out.
-func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []owedMail, courses map[string]*rollcall.Course, failed map[string]bool, st *MailStats) {
+// sendBatch sends one kind's mails of a wave and marks what went out, which it returns.
+func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []owedMail, courses map[string]*rollcall.Course, failed map[string]bool, st *MailStats) (dealt []dynamo.MailRef) {
 	for lo := 0; lo < len(batch); lo += ses.MaxDestinations {
 		chunk := batch[lo:min(lo+ses.MaxDestinations, len(batch))]
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < m.margin() {
@@ -259,8 +300,12 @@ func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []
 			m.log().WarnContext(ctx, "mailer: mail failed; retried", "kind", kind, "destinations", len(chunk),
 				"failed_by_status", retried, "error", errString(firstErr))
 		}
+		// Sent or given up: out of the owed-mail index even if its marker could not be
+		// written (the sweep would otherwise send it again).
 		m.mark(ctx, done, outcome)
+		dealt = append(dealt, done...)
 	}
+	return dealt
 }
 
 // mark writes the mail-sent markers, retrying a few times. A marker that still cannot be

@@ -167,6 +167,14 @@ type fakeStore struct {
 	sent     map[dynamo.MailRef]string
 	audit    []*rollcall.AuditEntry
 	failRead bool
+	cleared  []dynamo.MailRef
+}
+
+func (f *fakeStore) ClearMailOwed(_ context.Context, refs []dynamo.MailRef) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cleared = append(f.cleared, refs...)
+	return len(refs), nil
 }
 
 func (f *fakeStore) GetEnrollments(_ context.Context, ids []string) (map[string]*rollcall.Enrollment, error) {
