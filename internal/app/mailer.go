@@ -40,7 +40,7 @@ func (d *Deps) Mailer(ctx context.Context) (*stream.Mailer, error) {
 		return nil, err
 	}
 	return &stream.Mailer{Store: d.Store, Sender: sender, Keys: keys,
-		BaseURL: strings.TrimRight(base, "/"), Log: d.Log, Now: d.Config.Now, Metrics: os.Stdout}, nil
+		BaseURL: strings.TrimRight(base, "/"), Log: d.Log, Now: d.Config.Now, Metrics: emfMetrics{function: "MailerFunction"}}, nil
 }
 
 // Auditor builds the AuditFunction's worker.

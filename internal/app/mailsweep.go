@@ -23,7 +23,7 @@ func (d *Deps) MailSweeper(ctx context.Context) (*stream.Sweeper, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.Function = "MailSweepFunction"
+	m.Metrics = emfMetrics{function: "MailSweepFunction"}
 	after := DefaultMailSweepAfter
 	if v := os.Getenv("MAIL_SWEEP_AFTER_SECONDS"); v != "" {
 		n, err := strconv.Atoi(v)

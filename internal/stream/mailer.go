@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"html"
-	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -50,10 +49,8 @@ type Mailer struct {
 	Now     func() time.Time
 	// Margin is kept free before the invocation's deadline: no send starts later (default 5 s).
 	Margin time.Duration
-	// Metrics receives one CloudWatch embedded-metric line per invocation (nil: none), under
-	// the dimension Function (default "MailerFunction").
-	Metrics  io.Writer
-	Function string
+	// Metrics receives the invocation's mail counts (nil: none are kept).
+	Metrics rollcall.Metrics
 }
 
 // owedMail is one mail a record owes.
@@ -114,7 +111,7 @@ func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.D
 	}
 	failed := m.deliver(ctx, owed, nil, &st)
 	m.logDone(ctx, st, start)
-	m.emit(st)
+	m.emit(ctx, st.Sent, st.Failed, st.Rejected)
 	return failures(ev, failed), st
 }
 

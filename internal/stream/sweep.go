@@ -80,11 +80,7 @@ func (s *Sweeper) Run(ctx context.Context) (SweepResult, error) {
 		level(ctx, "mail sweep: done", "owed", res.Owed, "already_sent", res.AlreadySent, "stale", res.Stale,
 			"sent", res.Sent, "rejected", res.Rejected, "failed", res.Failed, "complete", res.Complete,
 			"owed_before", before.Format(time.RFC3339), "duration_ms", time.Since(start).Milliseconds())
-		fn := m.Function
-		if fn == "" {
-			fn = "MailSweepFunction"
-		}
-		writeEMF(m.Metrics, fn, time.Now(), map[string]int{"MailSent": res.Sent, "MailFailed": res.Failed, "MailRejected": res.Rejected})
+		m.emit(ctx, res.Sent, res.Failed, res.Rejected)
 	}()
 
 shards:
