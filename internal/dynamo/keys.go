@@ -16,7 +16,8 @@
 //	lease        PK=LEASE#<course>  SK=LEASE         owner until ttl
 //	audit entry  PK=P#<eh>          SK=A#<ch>#<at>#<ver>   by reason transition source ...
 //	mail sent    PK=P#<eh>          SK=M#<ch>#<seq>        ttl
-//	idempotency  PK=IDEM#<actor>#<key> SK=IDEM          body_hash status body ttl
+//	idempotency  PK=IDEM#<hash>     SK=IDEM          request_hash state attempt until status headers parts ttl
+//	             PK=IDEM#<hash>     SK=IDEM#<attempt>#<n>   body (gzipped part) ttl
 //
 // eh and ch are the two halves of the enrollment id (rollcall.EnrollmentID): 96-bit hashes of
 // the email and the course id. <shard> spreads the registered enrollments and the open
@@ -165,6 +166,3 @@ func AuditPrefix(id string) string { return pfxAudit + id[16:] + "#" }
 func MailSentSK(id string, seq int64) string {
 	return fmt.Sprintf("%s%s#%012d", pfxMailSent, id[16:], seq)
 }
-
-// IdempotencyPK is the record of one Idempotency-Key of one caller.
-func IdempotencyPK(actor, key string) string { return pfxIdem + actor + "#" + key }

@@ -552,9 +552,8 @@ func (s *Store) queryAll(ctx context.Context, in *dynamodb.QueryInput, fn func(i
 // them, waits for that one (with reads) and starts again. Keeping leases while waiting long
 // would make everyone queued on them wait too (a convoy); giving them up at once would
 // starve a request that needs several courses free together. A lease past its time is free,
-// so a crashed holder blocks for at most ttl, or until its ctx's deadline (see leaseUntil);
-// the owner may take over its own lease (a retry of the same request, see
-// rollcall.WithRequestKey).
+// so a crashed holder blocks for at most ttl, or until its ctx's deadline (see leaseUntil).
+// Each request attempt is its own owner.
 func (s *Store) LockCourses(ctx context.Context, courses []string, owner string, ttl, wait time.Duration) (func(context.Context), error) {
 	const holdWait = 250 * time.Millisecond
 	sorted := append([]string(nil), courses...)

@@ -78,20 +78,6 @@ func (e *CourseBusyError) Error() string {
 
 func (e *CourseBusyError) Is(target error) bool { return target == ErrCourseBusy }
 
-type requestKeyCtx struct{}
-
-// WithRequestKey marks ctx with the caller's idempotency key (scoped to caller and route).
-// A bulk request retried with the same key is the same logical request: it may take over the
-// course leases that its failed first attempt left behind.
-func WithRequestKey(ctx context.Context, key string) context.Context {
-	return context.WithValue(ctx, requestKeyCtx{}, key)
-}
-
-func requestKey(ctx context.Context) string {
-	k, _ := ctx.Value(requestKeyCtx{}).(string)
-	return k
-}
-
 // Service applies the domain's rules through a Store.
 type Service struct {
 	Store       Store
@@ -129,6 +115,21 @@ func (s *Service) leaseTTL() time.Duration {
 		return s.LeaseTTL
 	}
 	return 60 * time.Second
+}
+
+// leaseMargin is how long a lease outlives its holder's deadline (the store's rule).
+const leaseMargin = 2 * time.Second
+
+// LeaseUntil is the latest time a course lease taken now by a request with ctx can last:
+// LeaseTTL, or its deadline (plus a margin for writes in flight) if that comes first. An
+// Idempotency-Key reservation outlives it, so a key is free again only once the leases of
+// its crashed attempt have lapsed.
+func (s *Service) LeaseUntil(ctx context.Context, now time.Time) time.Time {
+	until := now.Add(s.leaseTTL())
+	if d, ok := ctx.Deadline(); ok && d.Add(leaseMargin).Before(until) {
+		until = d.Add(leaseMargin)
+	}
+	return until
 }
 
 func (s *Service) leaseWait() time.Duration {
@@ -219,10 +220,9 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 	// the common case), lock first and read every before-state once. Otherwise read without
 	// a lease, so that a repeat ends with no write at all, and lock and re-read only if
 	// something changes after all. The sample only picks the order.
+	// Each attempt owns its leases alone: two requests never share one, whatever their
+	// Idempotency-Key (twins are kept apart by the key's reservation; see httpapi).
 	owner := fmt.Sprintf("bulk-%d-%d", s.now().UnixNano(), rand.Int64())
-	if k := requestKey(ctx); k != "" {
-		owner = "idem:" + Hash16(k)
-	}
 	var (
 		locked []string
 		unlock = func(context.Context) {}
