@@ -8,6 +8,7 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -30,6 +31,7 @@ type Config struct {
 
 	SigningSecret      string // cursors and invitation-token derivation
 	PublicBaseURL      string // links in mail and in invitation_url
+	SignupURL          string // where learners without an account sign up (SIGNUP_URL)
 	MailFrom           string
 	MailTemplatePrefix string // "rollcall-<stage>-"
 	MailSendRate       float64
@@ -56,6 +58,7 @@ func ConfigFromEnv() (Config, error) {
 		JWTAudience:      os.Getenv("JWT_AUDIENCE"),
 		SigningSecret:    os.Getenv("SIGNING_SECRET"),
 		PublicBaseURL:    os.Getenv("PUBLIC_BASE_URL"),
+		SignupURL:        os.Getenv("SIGNUP_URL"),
 		MailFrom:         getenv("MAIL_FROM", "no-reply@rollcall.local"),
 		MailSendRate:     10,
 	}
@@ -83,6 +86,11 @@ func (c Config) Validate() error {
 	}
 	if len(c.SigningSecret) < 16 {
 		return fmt.Errorf("config: SIGNING_SECRET must be at least 16 characters")
+	}
+	if c.SignupURL != "" {
+		if u, err := url.Parse(c.SignupURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("config: SIGNUP_URL %q is not an http(s) URL", c.SignupURL)
+		}
 	}
 	if c.Stage != "local" && (c.JWKSURL == "" || c.JWTIssuer == "" || c.JWTAudience == "") {
 		return fmt.Errorf("config: JWT_JWKS_URL, JWT_ISSUER and JWT_AUDIENCE are required outside the local stage")

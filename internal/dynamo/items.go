@@ -97,6 +97,9 @@ func EncodeEnrollment(e *rollcall.Enrollment) item {
 	if !e.ExpiresAt.IsZero() {
 		it["expires_at"] = str(FormatTime(e.ExpiresAt))
 	}
+	if !e.AcceptedAt.IsZero() {
+		it["accepted_at"] = str(FormatTime(e.AcceptedAt))
+	}
 	if e.TokenHash != "" {
 		it["token_hash"] = str(e.TokenHash)
 	}
@@ -107,7 +110,7 @@ func EncodeEnrollment(e *rollcall.Enrollment) item {
 		it["GSI3PK"] = str(TokenIndexPK(e.TokenHash))
 	}
 	switch {
-	case e.State == rollcall.StateInvited:
+	case e.State == rollcall.StateInvited && !e.ExpiresAt.IsZero():
 		it["GSI2PK"] = str(ExpiryIndexPK(shard))
 		it["GSI2SK"] = str(TimeSK(e.ExpiresAt, e.ID))
 	case e.Username != "" && (e.State == rollcall.StateActive || e.State == rollcall.StateUnenrolled):
@@ -137,7 +140,7 @@ func DecodeEnrollment(it item) *rollcall.Enrollment {
 		Username: getS(it, "username"), State: rollcall.State(getS(it, "state")),
 		Role: getS(it, "role"), Mode: getS(it, "mode"), AutoEnroll: getBool(it, "auto_enroll"),
 		Cohort: getS(it, "cohort"), CreatedAt: getTime(it, "created_at"), UpdatedAt: getTime(it, "updated_at"),
-		ExpiresAt: getTime(it, "expires_at"), TokenHash: getS(it, "token_hash"), TokenNonce: getS(it, "token_nonce"),
+		ExpiresAt: getTime(it, "expires_at"), AcceptedAt: getTime(it, "accepted_at"), TokenHash: getS(it, "token_hash"), TokenNonce: getS(it, "token_nonce"),
 		Version: getN(it, "ver"), Seq: getN(it, "seq"), MailKind: rollcall.MailKind(getS(it, "mail_kind")), MailSeq: getN(it, "mail_seq"),
 	}
 	if by := getS(it, "chg_tr"); by != "" {

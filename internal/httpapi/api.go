@@ -23,6 +23,9 @@ type API struct {
 	Log     *slog.Logger
 	BaseURL string           // public base URL for links (no trailing slash)
 	Idem    IdempotencyStore // Idempotency-Key records; nil disables the header
+	// SignupURL is where a learner without an account signs up (shown when an invitation is
+	// accepted pending sign-up); empty if not configured.
+	SignupURL string
 }
 
 // Route is one HttpApi event of template.yaml: its event name, method and path.

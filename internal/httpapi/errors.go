@@ -68,6 +68,7 @@ func errorResponse(err error) (int, any) {
 		te  *rollcall.TooLargeError
 		ue  *rollcall.UnprocessableError
 		una *rollcall.UnavailableError
+		fe  *rollcall.ForbiddenError
 		mbe *http.MaxBytesError
 	)
 	switch {
@@ -79,6 +80,8 @@ func errorResponse(err error) (int, any) {
 		return http.StatusUnauthorized, detail{detailNoCredentials}
 	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, rollcall.ErrUnauthorized):
 		return http.StatusUnauthorized, detail{detailInvalidToken}
+	case errors.As(err, &fe):
+		return http.StatusForbidden, detail{fe.Detail}
 	case errors.Is(err, rollcall.ErrForbidden):
 		return http.StatusForbidden, detail{detailForbidden}
 	case errors.Is(err, rollcall.ErrNotFound):

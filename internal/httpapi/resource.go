@@ -30,6 +30,7 @@ type EnrollmentResource struct {
 	CreatedAt     string  `json:"created_at"`
 	UpdatedAt     string  `json:"updated_at"`
 	ExpiresAt     *string `json:"expires_at"`
+	AcceptedAt    *string `json:"accepted_at,omitempty"`
 	Links         []Link  `json:"links"`
 	InvitationURL string  `json:"invitation_url,omitempty"`
 }
@@ -77,6 +78,10 @@ func (a *API) Resource(r *http.Request, e *rollcall.Enrollment, now time.Time) E
 	if !e.ExpiresAt.IsZero() {
 		x := rfc3339(e.ExpiresAt)
 		res.ExpiresAt = &x
+	}
+	if !e.AcceptedAt.IsZero() {
+		x := rfc3339(e.AcceptedAt)
+		res.AcceptedAt = &x
 	}
 	return res
 }

@@ -104,3 +104,11 @@ var (
 	ErrInvitationExpired = &GoneError{Detail: "This invitation has expired."}
 	ErrInvitationInvalid = &GoneError{Detail: "This invitation is no longer valid."}
 )
+
+// ForbiddenError is a 403 with its own detail; it is ErrForbidden too.
+type ForbiddenError struct{ Detail string }
+
+func (e *ForbiddenError) Error() string { return e.Detail }
+
+// Is makes errors.Is(err, ErrForbidden) hold.
+func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }

@@ -127,7 +127,8 @@ type Enrollment struct {
 	Cohort     string // empty = none
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
-	ExpiresAt  time.Time // open invitations only
+	ExpiresAt  time.Time // open invitations only (not those accepted pending sign-up)
+	AcceptedAt time.Time // an open invitation accepted pending sign-up (its token is used)
 
 	// TokenHash is base64url(SHA-256(token)) of the latest invitation (kept after it ends, so
 	// an old link answers 410); TokenNonce, only while it is open, lets holders of the signing
