@@ -28,6 +28,9 @@ type Config struct {
 	JWKSURL     string
 	JWTIssuer   string
 	JWTAudience string
+	// JWTMaxLifetime is the longest a token may live (JWT_MAX_LIFETIME: a Go duration such as
+	// 24h, or seconds); 0 means auth.DefaultMaxLifetime.
+	JWTMaxLifetime time.Duration
 
 	SigningSecret      string // cursors and invitation-token derivation
 	PublicBaseURL      string // links in mail and in invitation_url
@@ -68,6 +71,17 @@ func ConfigFromEnv() (Config, error) {
 		if c.SigningSecret == "" {
 			c.SigningSecret = "local-signing-secret-not-for-production"
 		}
+	}
+	if v := os.Getenv("JWT_MAX_LIFETIME"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			n, nerr := strconv.ParseInt(v, 10, 64)
+			d, err = time.Duration(n)*time.Second, nerr
+		}
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("JWT_MAX_LIFETIME %q: want a positive duration (24h) or seconds", v)
+		}
+		c.JWTMaxLifetime = d
 	}
 	if v := os.Getenv("MAIL_SEND_RATE"); v != "" {
 		r, err := strconv.ParseFloat(v, 64)

@@ -96,6 +96,7 @@ func Build(ctx context.Context, c Config) (*Deps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
+	verifier = auth.WithMaxLifetime(verifier, c.JWTMaxLifetime)
 	log := c.logger()
 	store := dynamo.New(db, c.TableName)
 	svc := &rollcall.Service{Store: store, Now: c.Now, TokenSecret: []byte(c.SigningSecret), Log: log}
