@@ -415,6 +415,9 @@ func (s *Store) RegistrationMark(ctx context.Context) (string, error) {
 }
 
 func (s *Store) GetUser(ctx context.Context, username string) (*rollcall.User, error) {
+	if !rollcall.ValidUsername(username) {
+		return nil, rollcall.ErrNotFound // not a key any user has (nor one DynamoDB accepts)
+	}
 	it, err := s.get(ctx, UserPK(username), skUser)
 	if err != nil {
 		return nil, fmt.Errorf("get user %s: %w", username, err)
@@ -439,7 +442,7 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (*rollcall.Use
 func (s *Store) ResolveIdentifiers(ctx context.Context, identifiers []string) (map[string]*rollcall.User, error) {
 	keys := make([]item, 0, len(identifiers))
 	byPK := map[string][]string{}
-	for _, id := range identifiers {
+	for _, id := range rollcall.Resolvable(identifiers) {
 		var pk string
 		if strings.Contains(id, "@") {
 			pk = PersonPK(id)

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/aws/smithy-go"
+
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
@@ -21,6 +23,7 @@ const (
 	detailForbidden     = "You do not have permission to perform this action."
 	detailNotFound      = "Not found."
 	detailServerError   = "A server error occurred."
+	detailInternal      = "Internal error."
 	detailThrottled     = "Request was throttled. Expected available in 1 second."
 )
 
@@ -98,6 +101,10 @@ func errorResponse(err error) (int, any) {
 		return http.StatusUnprocessableEntity, detail{ue.Detail}
 	case errors.Is(err, rollcall.ErrThrottled): // before outages: a throttled store call is wrapped as one
 		return http.StatusTooManyRequests, detail{detailThrottled}
+	case isStoreValidation(err):
+		// A value reached the store that it refuses: a bug (values are checked before any
+		// store call), not an outage to retry.
+		return http.StatusInternalServerError, detail{detailInternal}
 	case errors.As(err, &una):
 		return http.StatusServiceUnavailable, detail{una.Detail}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
@@ -123,3 +130,10 @@ func logger(ctx context.Context) *slog.Logger {
 }
 
 type loggerKey struct{}
+
+// isStoreValidation reports a DynamoDB ValidationException (a key too long, an item over
+// 400 KB, ...) anywhere in err's chain.
+func isStoreValidation(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "ValidationException"
+}

@@ -80,3 +80,20 @@ func NormalizeUsername(s string) string {
 	}
 	return s
 }
+
+// MaxIdentifierLen is the longest identifier looked up: an email is at most 254 characters and
+// a username 150; anything longer is an invalidIdentifier without a store call.
+const MaxIdentifierLen = maxEmailLen
+
+// Resolvable is the distinct identifiers that could name an account: a valid username, or
+// something with '@' of at most MaxIdentifierLen (looked up as an email). Nothing else is
+// looked up, so no value reaches the store as a key it would refuse.
+func Resolvable(identifiers []string) []string {
+	out := make([]string, 0, len(identifiers))
+	for _, id := range dedupe(identifiers) {
+		if len(id) <= MaxIdentifierLen && (ValidUsername(id) || strings.Contains(id, "@")) {
+			out = append(out, id)
+		}
+	}
+	return out
+}

@@ -20,6 +20,22 @@ type Course struct {
 	UpdatedAt         time.Time `json:"updated_at"`
 }
 
+// MaxCourseItemBytes bounds a course's stored size (DynamoDB refuses items over 400 KB; the
+// rest is room for the attribute names and counters).
+const MaxCourseItemBytes = 350_000
+
+// approxItemBytes is about what the course's item takes in the table (an upper bound).
+func (c *Course) approxItemBytes() int {
+	n := 2*len(c.ID) + len(c.Title) + 300
+	for _, x := range c.Cohorts {
+		n += len(x) + 3
+	}
+	for _, x := range c.Admins {
+		n += len(x) + 3
+	}
+	return n
+}
+
 // DefaultInvitationTTLDays applies when a course does not set its own.
 const DefaultInvitationTTLDays = 14
 

@@ -208,7 +208,7 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 	// A small request commits optimistically in one transaction: no lease to take, so small
 	// requests on a course do not queue behind one another (only real conflicts retry).
 	if !s.AlwaysLease && fitsOneCommit(req) {
-		users, err := s.Store.ResolveIdentifiers(ctx, distinct(req.Identifiers))
+		users, err := s.Store.ResolveIdentifiers(ctx, Resolvable(req.Identifiers))
 		if err != nil {
 			return nil, unavailable("bulk enroll: resolve identifiers", err)
 		}
@@ -378,7 +378,7 @@ func (s *Service) resolveAndSample(ctx context.Context, req *BulkRequest, course
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		users, userErr = s.Store.ResolveIdentifiers(ctx, distinct(req.Identifiers))
+		users, userErr = s.Store.ResolveIdentifiers(ctx, Resolvable(req.Identifiers))
 	}()
 	var sample []string
 	for _, ident := range req.Identifiers {
@@ -761,6 +761,9 @@ func (s *Service) PutCourse(ctx context.Context, actor Actor, id string, in Cour
 	if err := v.OrNil(); err != nil {
 		return nil, false, err
 	}
+	if n := c.approxItemBytes(); n > MaxCourseItemBytes {
+		return nil, false, NonFieldError(fmt.Sprintf("The course is too large to store (about %d KB of title, cohorts and admins; at most %d KB).", n/1000, MaxCourseItemBytes/1000))
+	}
 	now := s.now()
 	c.CreatedAt, c.UpdatedAt = now, now
 	if old, err := s.Store.GetCourse(ctx, id); err == nil {
@@ -867,6 +870,9 @@ func (s *Service) convertInvitations(ctx context.Context, u *User) error {
 
 // GetUser returns a user to staff or to the user.
 func (s *Service) GetUser(ctx context.Context, actor Actor, username string) (*User, error) {
+	if !ValidUsername(username) {
+		return nil, ErrNotFound // no account has such a name; it never reaches the store
+	}
 	if !actor.Staff && NormalizeUsername(actor.Username) != NormalizeUsername(username) {
 		return nil, ErrForbidden
 	}
