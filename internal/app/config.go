@@ -118,3 +118,8 @@ func getenv(k, def string) string {
 	}
 	return def
 }
+
+// EnrollmentIDKey keys the public enrollment ids (rollcall.IDCodec). It is the signing secret
+// today; this is the one place to change when that key moves (to a secret store, with a key
+// id): ids keyed with another key are other ids.
+func (c Config) EnrollmentIDKey() []byte { return []byte(c.SigningSecret) }

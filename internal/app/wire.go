@@ -99,7 +99,8 @@ func Build(ctx context.Context, c Config) (*Deps, error) {
 	verifier = auth.WithMaxLifetime(verifier, c.JWTMaxLifetime)
 	log := c.logger()
 	store := dynamo.New(db, c.TableName)
-	svc := &rollcall.Service{Store: store, Now: c.Now, TokenSecret: []byte(c.SigningSecret), Log: log}
+	svc := &rollcall.Service{Store: store, Now: c.Now, TokenSecret: []byte(c.SigningSecret), Log: log,
+		IDs: rollcall.NewIDCodec(c.EnrollmentIDKey())}
 	return &Deps{Config: c, Log: log, AWS: awsCfg, DynamoDB: db, Store: store, Service: svc, Auth: verifier}, nil
 }
 

@@ -91,6 +91,28 @@ type Service struct {
 	// exercise that path with small requests).
 	AlwaysLease bool
 	Log         *slog.Logger
+	// IDs turns store ids into the public ids the API shows, and back (see IDCodec). Nil
+	// means a codec keyed with TokenSecret.
+	IDs *IDCodec
+}
+
+func (s *Service) idCodec() *IDCodec {
+	if s.IDs == nil {
+		return NewIDCodec(s.TokenSecret)
+	}
+	return s.IDs
+}
+
+// PublicID is the id the API shows for an enrollment.
+func (s *Service) PublicID(e *Enrollment) string { return s.idCodec().Public(e.ID) }
+
+// storeID is the store id behind a public id; ErrNotFound for anything else.
+func (s *Service) storeID(publicID string) (string, error) {
+	id, ok := s.idCodec().Store(publicID)
+	if !ok {
+		return "", ErrNotFound
+	}
+	return id, nil
 }
 
 func (s *Service) now() time.Time {
@@ -791,7 +813,7 @@ func (s *Service) GetCourse(ctx context.Context, actor Actor, id string) (*Cours
 		return nil, unavailable("get course", err)
 	}
 	if !actor.Staff && !c.IsAdmin(actor.Username) {
-		return nil, ErrForbidden
+		return nil, ErrNotFound // whoever may not see a course learns nothing of it, not even that it exists
 	}
 	return c, nil
 }
