@@ -288,7 +288,7 @@ func TestCoursePagingThroughLinks(t *testing.T) {
 	e.putListed(t, listEnr(listCourseB, "learner0001@example.com", "learner0001", rollcall.StateActive, now))
 	want := make([]string, 0, len(es))
 	for _, x := range rollcall.PageOf(es, rollcall.PageQuery{}, nil).Items {
-		want = append(want, x.ID)
+		want = append(want, e.deps.Service.PublicID(x)) // the API shows keyed ids
 	}
 	base := "/api/courses/" + listCourseA + "/enrollments"
 	for _, size := range []int{1, 7, 1000} {

@@ -753,12 +753,14 @@ func (s *Service) PutCourse(ctx context.Context, actor Actor, id string, in Cour
 		v.Add("title", "This field may not be blank.")
 	case len(*in.Title) > 255:
 		v.Add("title", "Ensure this field has no more than 255 characters.")
+	case HasControl(*in.Title):
+		v.Add("title", "This field may not contain control characters.")
 	default:
 		c.Title = strings.TrimSpace(*in.Title)
 	}
 	for _, name := range in.Cohorts {
 		name = strings.TrimSpace(name)
-		if name == "" || len(name) > 255 || strings.Contains(name, ",") {
+		if name == "" || len(name) > 255 || strings.Contains(name, ",") || HasControl(name) {
 			v.Add("cohorts", fmt.Sprintf("Not a valid cohort name: %q.", name))
 			break
 		}
