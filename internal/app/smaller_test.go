@@ -2,11 +2,20 @@ package app_test
 
 import (
 	"bytes"
+	"compress/gzip"
+	"context"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/rollcall/rollcall/internal/dynamo"
 )
 
 // The smaller hardening findings, each as the attack that found it.
@@ -90,4 +99,50 @@ func TestSmallerHardening(t *testing.T) {
 		mustStatus(t, r, http.StatusBadRequest)
 		jsonEqual(t, r.Body, `{"reason":["This field may not contain control characters."]}`)
 	})
+}
+
+// The Redu create's answer carries the invitation token; what is kept for its Idempotency-Key
+// must not hold it in plain text.
+func TestIdempotencyRecordHoldsNoToken(t *testing.T) {
+	f := newFixture(t)
+	path := "/api/courses/" + courseKey + "/enrollments"
+	req := f.request("POST", path, f.staff, `{"enrollment": {"email": "sealed@example.com"}}`, "application/json")
+	req.Header.Set("Idempotency-Key", "sealed-1")
+	r := f.serve(req)
+	mustStatus(t, r, http.StatusCreated)
+	link := r.json(t).(map[string]any)["invitation_url"].(string)
+	token := link[strings.LastIndexByte(link, '/')+1:]
+	pk := dynamo.IdempotencyPK("bob#POST "+path, "sealed-1")
+	out, err := f.deps.Store.DB.Query(context.Background(), &dynamodb.QueryInput{TableName: &f.deps.Store.Table,
+		KeyConditionExpression:    aws.String("PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}}})
+	if err != nil || len(out.Items) < 2 {
+		t.Fatalf("idempotency items: %d, %v", len(out.Items), err)
+	}
+	for _, it := range out.Items {
+		for name, v := range it {
+			var raw []byte
+			switch x := v.(type) {
+			case *types.AttributeValueMemberS:
+				raw = []byte(x.Value)
+			case *types.AttributeValueMemberB:
+				raw = x.Value
+				if zr, err := gzip.NewReader(bytes.NewReader(x.Value)); err == nil {
+					if plain, err := io.ReadAll(zr); err == nil {
+						raw = append(raw, plain...)
+					}
+				}
+			}
+			if bytes.Contains(raw, []byte(token)) {
+				t.Fatalf("attribute %s of the idempotency record holds the token", name)
+			}
+		}
+	}
+	// And the replay still answers with it.
+	req = f.request("POST", path, f.staff, `{"enrollment": {"email": "sealed@example.com"}}`, "application/json")
+	req.Header.Set("Idempotency-Key", "sealed-1")
+	again := f.serve(req)
+	if again.Header.Get("Idempotent-Replayed") != "true" || again.json(t).(map[string]any)["invitation_url"] != link {
+		t.Fatalf("replay: %v %s", again.Header, again.Body)
+	}
 }

@@ -115,7 +115,8 @@ func (d *Deps) SES() *sesv2.Client {
 
 // API is the HTTP adapter over the service.
 func (d *Deps) API() *httpapi.API {
-	return &httpapi.API{Svc: d.Service, Auth: d.Auth, Log: d.Log, BaseURL: d.Config.PublicBaseURL, Idem: d.Store, SignupURL: d.Config.SignupURL}
+	return &httpapi.API{Svc: d.Service, Auth: d.Auth, Log: d.Log, BaseURL: d.Config.PublicBaseURL, Idem: d.Store, SignupURL: d.Config.SignupURL,
+		IdemSealKey: []byte(d.Config.SigningSecret)}
 }
 
 var (

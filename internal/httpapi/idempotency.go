@@ -3,6 +3,10 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -105,7 +109,17 @@ func (a *API) idempotent(next func(http.ResponseWriter, *http.Request, rollcall.
 				w.Header().Set("Retry-After", "1")
 				writeJSON(w, http.StatusConflict, detail{detailKeyInProgress})
 			default:
-				replay(w, held.Response)
+				body, err := a.openBody(held.Response.Body)
+				if err != nil {
+					// Sealed with another key (it changed within the record's day): a bug to
+					// look at, not something a retry fixes.
+					logger(r.Context()).ErrorContext(r.Context(), "idempotency: stored response cannot be opened", "error", err.Error())
+					writeJSON(w, http.StatusInternalServerError, detail{detailInternal})
+					return
+				}
+				prev := *held.Response
+				prev.Body = body
+				replay(w, &prev)
 			}
 			return
 		}
@@ -115,7 +129,7 @@ func (a *API) idempotent(next func(http.ResponseWriter, *http.Request, rollcall.
 		ctx := context.WithoutCancel(r.Context())
 		if keepResponse(rec.status) {
 			err := a.Idem.Complete(ctx, scope, key, attempt, &StoredResponse{
-				RequestHash: hash, Status: rec.status, Header: rec.header.Clone(), Body: rec.body.Bytes()}, IdempotencyTTL)
+				RequestHash: hash, Status: rec.status, Header: rec.header.Clone(), Body: a.sealBody(rec.body.Bytes())}, IdempotencyTTL)
 			if err != nil {
 				logger(ctx).WarnContext(ctx, "idempotency: response not stored", "error", err.Error())
 			}
@@ -189,4 +203,47 @@ func (b *bufferedResponse) WriteHeader(code int) {
 func (b *bufferedResponse) Write(p []byte) (int, error) {
 	b.wrote = true
 	return b.body.Write(p)
+}
+
+// Stored answers may carry secrets (the Redu create's invitation_url holds a token), so they
+// are sealed at rest: AES-256-GCM with a key derived from IdemSealKey (nil keeps them plain).
+
+func (a *API) aead() cipher.AEAD {
+	if len(a.IdemSealKey) == 0 {
+		return nil
+	}
+	m := hmac.New(sha256.New, a.IdemSealKey)
+	m.Write([]byte("idempotency-response-v1"))
+	block, err := aes.NewCipher(m.Sum(nil))
+	if err != nil {
+		panic(err) // a 32-byte key always makes a cipher
+	}
+	g, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return g
+}
+
+func (a *API) sealBody(body []byte) []byte {
+	g := a.aead()
+	if g == nil {
+		return body
+	}
+	nonce := make([]byte, g.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return g.Seal(nonce, nonce, body, nil)
+}
+
+func (a *API) openBody(sealed []byte) ([]byte, error) {
+	g := a.aead()
+	if g == nil {
+		return sealed, nil
+	}
+	if len(sealed) < g.NonceSize() {
+		return nil, errors.New("sealed body too short")
+	}
+	return g.Open(nil, sealed[:g.NonceSize()], sealed[g.NonceSize():], nil)
 }
