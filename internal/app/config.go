@@ -32,9 +32,12 @@ type Config struct {
 	// 24h, or seconds); 0 means auth.DefaultMaxLifetime.
 	JWTMaxLifetime time.Duration
 
-	SigningSecret      string // cursors and invitation-token derivation
-	PublicBaseURL      string // links in mail and in invitation_url
-	SignupURL          string // where learners without an account sign up (SIGNUP_URL)
+	SigningSecret string // cursors and invitation-token derivation
+	PublicBaseURL string // links in mail and in invitation_url
+	SignupURL     string // where learners without an account sign up (SIGNUP_URL)
+	// AdminDailyInvites caps a non-staff course admin's new invitations a day
+	// (ADMIN_DAILY_INVITES; 0 = rollcall.DefaultAdminDailyInvites).
+	AdminDailyInvites  int
 	MailFrom           string
 	MailTemplatePrefix string // "rollcall-<stage>-"
 	MailSendRate       float64
@@ -82,6 +85,13 @@ func ConfigFromEnv() (Config, error) {
 			return c, fmt.Errorf("JWT_MAX_LIFETIME %q: want a positive duration (24h) or seconds", v)
 		}
 		c.JWTMaxLifetime = d
+	}
+	if v := os.Getenv("ADMIN_DAILY_INVITES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return c, fmt.Errorf("ADMIN_DAILY_INVITES %q: want a positive integer", v)
+		}
+		c.AdminDailyInvites = n
 	}
 	if v := os.Getenv("MAIL_SEND_RATE"); v != "" {
 		r, err := strconv.ParseFloat(v, 64)

@@ -100,7 +100,7 @@ func Build(ctx context.Context, c Config) (*Deps, error) {
 	log := c.logger()
 	store := dynamo.New(db, c.TableName)
 	svc := &rollcall.Service{Store: store, Now: c.Now, TokenSecret: []byte(c.SigningSecret), Log: log,
-		IDs: rollcall.NewIDCodec(c.EnrollmentIDKey())}
+		IDs: rollcall.NewIDCodec(c.EnrollmentIDKey()), AdminDailyInvites: c.AdminDailyInvites}
 	return &Deps{Config: c, Log: log, AWS: awsCfg, DynamoDB: db, Store: store, Service: svc, Auth: verifier}, nil
 }
 

@@ -126,6 +126,13 @@ func EncodeEnrollment(e *rollcall.Enrollment) item {
 			it["chg_reason"] = str(c.Reason)
 		}
 	}
+	if len(e.InviteMails) > 0 {
+		ts := make([]string, len(e.InviteMails))
+		for i, at := range e.InviteMails {
+			ts[i] = FormatTime(at)
+		}
+		it["inv_mails"] = strList(ts)
+	}
 	if e.MailSeq > 0 {
 		it["mail_kind"] = str(string(e.MailKind))
 		it["mail_seq"] = num(e.MailSeq)
@@ -142,6 +149,11 @@ func DecodeEnrollment(it item) *rollcall.Enrollment {
 		Cohort: getS(it, "cohort"), CreatedAt: getTime(it, "created_at"), UpdatedAt: getTime(it, "updated_at"),
 		ExpiresAt: getTime(it, "expires_at"), AcceptedAt: getTime(it, "accepted_at"), TokenHash: getS(it, "token_hash"), TokenNonce: getS(it, "token_nonce"),
 		Version: getN(it, "ver"), Seq: getN(it, "seq"), MailKind: rollcall.MailKind(getS(it, "mail_kind")), MailSeq: getN(it, "mail_seq"),
+	}
+	for _, s := range getStrings(it, "inv_mails") {
+		if at, err := ParseTime(s); err == nil {
+			e.InviteMails = append(e.InviteMails, at)
+		}
 	}
 	if by := getS(it, "chg_tr"); by != "" {
 		e.LastChange = &rollcall.Change{By: getS(it, "chg_by"), At: getTime(it, "chg_at"), Reason: getS(it, "chg_reason"),

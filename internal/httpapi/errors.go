@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/aws/smithy-go"
 
@@ -46,6 +47,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // 5xx at error level with the cause; 4xx are the client's and appear in the access log only.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := errorResponse(err)
+	var qe *rollcall.QuotaError
+	if errors.As(err, &qe) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(qe.RetryAfter.Seconds())+1))
+		writeJSON(w, http.StatusTooManyRequests, detail{qe.Detail})
+		return
+	}
 	switch {
 	case status >= 500:
 		logger(r.Context()).ErrorContext(r.Context(), "request failed", "status", status, "error", err.Error())

@@ -161,7 +161,17 @@ type Enrollment struct {
 	LastChange *Change
 	MailKind   MailKind // the latest mail owed, if MailSeq > 0
 	MailSeq    int64    // incremented whenever a change owes mail
+
+	// InviteMails are when the invitation mails of the last 24 hours were owed (at most
+	// MaxInviteMailsPerDay): a change that would owe one more still happens, without the mail.
+	InviteMails []time.Time
+	// MailSkipped reports (not stored) that the latest change owed an invitation mail that
+	// the daily cap skipped.
+	MailSkipped bool
 }
+
+// MaxInviteMailsPerDay is how many invitation mails one address gets for one course in 24 h.
+const MaxInviteMailsPerDay = 3
 
 // Registered reports whether the enrollment belongs to an account.
 func (e *Enrollment) Registered() bool { return e.Username != "" }

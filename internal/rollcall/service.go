@@ -58,7 +58,17 @@ type Store interface {
 	CommitEnrollments(ctx context.Context, courses []string, read map[string]int64, es []*Enrollment) error
 	// AwaitCourse waits until no bulk lease holds the course, or gives ErrCourseBusy at deadline.
 	AwaitCourse(ctx context.Context, courseID string, deadline time.Time) error
+	// ReserveInvites counts n more new invitations by username on day (UTC, YYYY-MM-DD) if
+	// that keeps the day's count at most limit (one conditional write); ErrInviteQuota if not.
+	ReserveInvites(ctx context.Context, username, day string, n, limit int) error
 }
+
+// ErrInviteQuota means a course admin's daily invitation quota would be exceeded.
+var ErrInviteQuota = errors.New("daily invitation quota exceeded")
+
+// DefaultAdminDailyInvites is how many new addresses a course admin who is not staff may
+// invite a day unless configured (ADMIN_DAILY_INVITES).
+const DefaultAdminDailyInvites = 1000
 
 // SmallRequestItems bounds the bulk requests that commit in one CommitEnrollments (see
 // fitsOneCommit): enrollments read plus courses. A commit costs about twice a batched write
@@ -94,6 +104,53 @@ type Service struct {
 	// IDs turns store ids into the public ids the API shows, and back (see IDCodec). Nil
 	// means a codec keyed with TokenSecret.
 	IDs *IDCodec
+	// AdminDailyInvites caps the new addresses a course admin who is not staff may invite a
+	// day; 0 means DefaultAdminDailyInvites.
+	AdminDailyInvites int
+}
+
+// reserveInvites takes n more of actor's daily invitation quota (staff have none): a
+// *QuotaError, before any enrollment is written, when it would be exceeded.
+func (s *Service) reserveInvites(ctx context.Context, actor Actor, n int) error {
+	if actor.Staff || n <= 0 {
+		return nil
+	}
+	limit := s.AdminDailyInvites
+	if limit <= 0 {
+		limit = DefaultAdminDailyInvites
+	}
+	now := s.now()
+	err := s.Store.ReserveInvites(ctx, NormalizeUsername(actor.Username), now.Format("2006-01-02"), n, limit)
+	if errors.Is(err, ErrInviteQuota) {
+		midnight := now.Truncate(24 * time.Hour).Add(24 * time.Hour)
+		return &QuotaError{Detail: fmt.Sprintf("Request was throttled. A course admin may invite at most %d new addresses a day; expected available in %d seconds.",
+			limit, int(midnight.Sub(now).Seconds())+1), RetryAfter: midnight.Sub(now)}
+	}
+	if err != nil {
+		return unavailable("reserve invitations", err)
+	}
+	return nil
+}
+
+// newInvites counts the writes that invite an address anew (not a re-issue of an open one).
+func newInvites(es []*Enrollment) int {
+	n := 0
+	for _, e := range es {
+		if e.State == StateInvited && e.LastChange != nil && e.LastChange.Transition == UnenrolledToAllowed {
+			n++
+		}
+	}
+	return n
+}
+
+// logSkippedMail logs the invitation mails the per-address daily cap skipped.
+func (s *Service) logSkippedMail(ctx context.Context, es []*Enrollment) {
+	for _, e := range es {
+		if e.MailSkipped {
+			s.log().WarnContext(ctx, "invitation mail skipped: daily cap for this address and course reached",
+				"enrollment_id", e.ID, "course_id", e.CourseID, "cap", MaxInviteMailsPerDay)
+		}
+	}
 }
 
 func (s *Service) idCodec() *IDCodec {
@@ -325,6 +382,7 @@ func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[
 	courseIDs := dedupe(req.Courses)
 	deadline := time.Now().Add(s.leaseWait())
 	pause := 10 * time.Millisecond
+	reserved := 0 // of the actor's daily invitation quota, over the retries
 	for {
 		before, err := s.Store.GetEnrollments(ctx, ids)
 		if err != nil {
@@ -346,8 +404,15 @@ func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[
 		for _, e := range writes {
 			s.sealInvitation(e)
 		}
+		if n := newInvites(writes); n > reserved {
+			if err := s.reserveInvites(ctx, actor, n-reserved); err != nil {
+				return nil, err
+			}
+			reserved = n
+		}
 		err = s.Store.CommitEnrollments(ctx, courseIDs, read, writes)
 		if err == nil {
+			s.logSkippedMail(ctx, writes)
 			if err := s.registerLateSignups(ctx, regMark, writes, nil); err != nil {
 				return nil, unavailable("bulk enroll: check new accounts", err)
 			}
@@ -463,10 +528,14 @@ func (s *Service) writePlan(ctx context.Context, p *bulkPlan) ([]*Enrollment, ma
 	for _, e := range writes {
 		s.sealInvitation(e)
 	}
+	if err := s.reserveInvites(ctx, p.actor, newInvites(writes)); err != nil {
+		return nil, nil, err
+	}
 	failed, err := s.Store.PutEnrollments(ctx, writes)
 	if err != nil {
 		return nil, nil, unavailable("bulk enroll: write enrollments", err)
 	}
+	s.logSkippedMail(ctx, writes)
 	return writes, failed, nil
 }
 

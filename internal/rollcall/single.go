@@ -28,6 +28,18 @@ func (s *Service) CreateInvitation(ctx context.Context, actor Actor, courseID, e
 		return nil, "", unavailable("create invitation", err)
 	}
 	id := EnrollmentID(courseID, email)
+	// A new address counts against a course admin's daily quota (429 before any write).
+	if !actor.Staff {
+		cur, err := s.Store.GetEnrollment(ctx, id)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, "", unavailable("create invitation", err)
+		}
+		if cur.Effective(s.now()) != StateInvited && cur.Effective(s.now()) != StateActive {
+			if err := s.reserveInvites(ctx, actor, 1); err != nil {
+				return nil, "", err
+			}
+		}
+	}
 	next, err := s.saveWithRetry(ctx, id, func(cur *Enrollment) (*Enrollment, error) {
 		if cur.Effective(s.now()) == StateActive {
 			return nil, &ConflictError{Detail: "This email is already enrolled in the course."}
@@ -48,6 +60,7 @@ func (s *Service) CreateInvitation(ctx context.Context, actor Actor, courseID, e
 	if err != nil {
 		return nil, "", err
 	}
+	s.logSkippedMail(ctx, []*Enrollment{next})
 	return next, s.InvitationToken(next), nil
 }
 

@@ -242,6 +242,7 @@ func cloneOrNew(cur *Enrollment, courseID, email string, now time.Time) *Enrollm
 
 func (e *Enrollment) clone() *Enrollment {
 	c := *e
+	c.InviteMails = append([]time.Time(nil), e.InviteMails...)
 	if e.LastChange != nil {
 		lc := *e.LastChange
 		c.LastChange = &lc
@@ -285,6 +286,21 @@ func (e *Enrollment) record(ed Edit, transition string, mail MailKind) {
 		e.CreatedAt = e.UpdatedAt
 	}
 	e.LastChange = &Change{By: ed.Actor, At: e.UpdatedAt, Reason: ed.Reason, Transition: transition, Source: ed.Source}
+	e.MailSkipped = false
+	if mail == MailInvited {
+		recent := e.InviteMails[:0:0]
+		for _, at := range e.InviteMails {
+			if ed.Now.Sub(at) < 24*time.Hour {
+				recent = append(recent, at)
+			}
+		}
+		if len(recent) >= MaxInviteMailsPerDay {
+			mail, e.MailSkipped = "", true
+		} else {
+			recent = append(recent, e.UpdatedAt)
+		}
+		e.InviteMails = recent
+	}
 	if mail != "" {
 		e.MailKind = mail
 		e.MailSeq++
