@@ -4,7 +4,7 @@
 //
 //	enrollment   PK=P#<eh>          SK=E#<ch>   id course_id email username state role mode
 //	             auto_enroll cohort created_at updated_at expires_at token_hash token_nonce ver
-//	             chg_by chg_at chg_reason chg_tr chg_src mail_kind mail_seq
+//	             chg_by chg_at chg_reason chg_tr chg_src mail_kind mail_seq accepted_at inv_mails
 //	             seq GSI1PK=C#<course>#<block shard> GSI1SK=<seq>              (every enrollment)
 //	             GSI2PK=R#<shard> GSI2SK=<created>#<id>   (registered, active or unenrolled)
 //	             GSI2PK=X#<shard> GSI2SK=<expires>#<id>   (open invitations)
@@ -18,6 +18,7 @@
 //	mail sent    PK=P#<eh>          SK=M#<ch>#<seq>        ttl
 //	idempotency  PK=IDEM#<hash>     SK=IDEM          request_hash state attempt until status headers parts ttl
 //	             PK=IDEM#<hash>     SK=IDEM#<attempt>#<n>   body (gzipped part) ttl
+//	invite quota PK=QUOTA#<lower(username)>#<day> SK=QUOTA   n ttl   (a course admin's new invitations)
 //
 // eh and ch are the two halves of the enrollment id (rollcall.EnrollmentID): 96-bit hashes of
 // the email and the course id. <shard> spreads the registered enrollments and the open
