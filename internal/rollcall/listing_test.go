@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -18,7 +19,20 @@ type listFake struct {
 	courses map[string]*Course
 	users   map[string]*User // by normalized username
 	es      []*Enrollment
+	mu      sync.Mutex // calls: a staff course list reads its page in a goroutine that may outlive a 404
 	calls   []string
+}
+
+func (f *listFake) call(name string) {
+	f.mu.Lock()
+	f.calls = append(f.calls, name)
+	f.mu.Unlock()
+}
+
+func (f *listFake) callLog() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
 }
 
 func (f *listFake) GetCourse(_ context.Context, id string) (*Course, error) {
@@ -45,7 +59,7 @@ func (f *listFake) GetEnrollment(_ context.Context, id string) (*Enrollment, err
 }
 
 func (f *listFake) GetEnrollments(_ context.Context, ids []string) (map[string]*Enrollment, error) {
-	f.calls = append(f.calls, "GetEnrollments")
+	f.call("GetEnrollments")
 	out := map[string]*Enrollment{}
 	for _, e := range f.es {
 		if slices.Contains(ids, e.ID) {
@@ -56,7 +70,7 @@ func (f *listFake) GetEnrollments(_ context.Context, ids []string) (map[string]*
 }
 
 func (f *listFake) PersonEnrollments(_ context.Context, email string) ([]*Enrollment, error) {
-	f.calls = append(f.calls, "PersonEnrollments")
+	f.call("PersonEnrollments")
 	var out []*Enrollment
 	for _, e := range f.es {
 		if e.Email == NormalizeEmail(email) {
@@ -67,12 +81,12 @@ func (f *listFake) PersonEnrollments(_ context.Context, email string) ([]*Enroll
 }
 
 func (f *listFake) CourseEnrollmentsPage(_ context.Context, courseID string, q PageQuery) (*EnrollmentPage, error) {
-	f.calls = append(f.calls, "CourseEnrollmentsPage")
+	f.call("CourseEnrollmentsPage")
 	return PageOf(f.es, q, func(e *Enrollment) bool { return e.CourseID == courseID }), nil
 }
 
 func (f *listFake) RecentEnrollmentsPage(_ context.Context, q PageQuery) (*EnrollmentPage, error) {
-	f.calls = append(f.calls, "RecentEnrollmentsPage")
+	f.call("RecentEnrollmentsPage")
 	q.Filter.Registered = true
 	return PageOf(f.es, q, nil), nil
 }
@@ -198,8 +212,8 @@ func TestSo2Routes(t *testing.T) {
 		if _, err := s.ListSo2Enrollments(ctx, listStaff, q); err != nil {
 			t.Fatal(err)
 		}
-		if len(f.calls) != 1 || f.calls[0] != want {
-			t.Errorf("%+v: calls %v, want [%s]", q, f.calls, want)
+		if calls := f.callLog(); len(calls) != 1 || calls[0] != want {
+			t.Errorf("%+v: calls %v, want [%s]", q, calls, want)
 		}
 	}
 }
@@ -289,13 +303,15 @@ func TestUserListAndGet(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(listKeys(res.Items), []string{"A:bob@example.com", "B:bob@example.com"}) {
 		t.Fatalf("own: %v %v", err, res)
 	}
+	f.mu.Lock()
 	f.calls = nil
+	f.mu.Unlock()
 	res, err = s.ListUserEnrollments(ctx, listStaff, "BOB", UserListQuery{CoursesIDs: []string{listB, "course-v1:X+Y+Z", listB}})
 	if err != nil || !reflect.DeepEqual(listKeys(res.Items), []string{"B:bob@example.com"}) {
 		t.Fatalf("courses_ids: %v %v", err, res)
 	}
-	if !reflect.DeepEqual(f.calls, []string{"GetEnrollments"}) {
-		t.Errorf("courses_ids read with %v", f.calls)
+	if calls := f.callLog(); !reflect.DeepEqual(calls, []string{"GetEnrollments"}) {
+		t.Errorf("courses_ids read with %v", calls)
 	}
 	if _, err := s.ListUserEnrollments(ctx, listBob, "carol", UserListQuery{}); !errors.Is(err, ErrForbidden) {
 		t.Errorf("bob on carol: %v", err)
