@@ -78,7 +78,7 @@ func cmdRun(start time.Time, args []string) error {
 		}()
 	}
 
-	token, err := auth.IssueLocal([]byte(cfg.JWTSecret), "staff", "staff@example.com", true, 30*24*time.Hour)
+	token, err := auth.IssueLocal([]byte(cfg.JWTSecret), "staff", "staff@example.com", true, auth.DefaultMaxLifetime)
 	if err != nil {
 		return err
 	}

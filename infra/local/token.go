@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/auth"
@@ -43,7 +42,7 @@ func cmdToken(args []string) error {
 		email = username + "@example.com"
 	}
 	secret := envOr("JWT_SECRET", app.DefaultLocalJWTSecret)
-	tok, err := auth.IssueLocal([]byte(secret), username, email, admin, 30*24*time.Hour)
+	tok, err := auth.IssueLocal([]byte(secret), username, email, admin, auth.DefaultMaxLifetime)
 	if err != nil {
 		return err
 	}

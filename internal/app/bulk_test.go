@@ -321,8 +321,11 @@ func TestCourses(t *testing.T) {
 	f := newFixture(t)
 	r := f.do("GET", "/api/courses/"+cohortCourse, token(t, "carol", false), nil, "")
 	mustStatus(t, r, http.StatusOK)
+	// Whoever may not see a course gets the 404 of a course that does not exist.
 	r = f.do("GET", "/api/courses/"+cohortCourse, token(t, "mallory", false), nil, "")
-	mustStatus(t, r, http.StatusForbidden)
+	mustStatus(t, r, http.StatusNotFound)
+	jsonEqual(t, r.Body, `{"detail":"Not found."}`)
+	mustStatus(t, f.do("GET", "/api/courses/course-v1:No+Such+Course", token(t, "mallory", false), nil, ""), http.StatusNotFound)
 	r = f.do("PUT", "/api/courses/"+cohortCourse, f.staff, map[string]any{"title": "Renamed", "cohorts": []string{"cohort1"}}, "")
 	mustStatus(t, r, http.StatusOK)
 	r = f.do("PUT", "/api/courses/not-a-key", f.staff, map[string]any{"title": "x"}, "")

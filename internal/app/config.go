@@ -8,6 +8,7 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -27,6 +28,9 @@ type Config struct {
 	JWKSURL     string
 	JWTIssuer   string
 	JWTAudience string
+	// JWTMaxLifetime is the longest a token may live (JWT_MAX_LIFETIME: a Go duration such as
+	// 24h, or seconds); 0 means auth.DefaultMaxLifetime.
+	JWTMaxLifetime time.Duration
 
 	// The signing key ring (cursors, invitation tokens): deployed, the Secrets Manager secret
 	// SigningSecretARN names; on the local stage, SigningSecret (and SigningSecretPrevious, to
@@ -34,10 +38,18 @@ type Config struct {
 	SigningSecretARN      string
 	SigningSecret         string
 	SigningSecretPrevious string
-	PublicBaseURL         string // links in mail and in invitation_url
-	MailFrom              string
-	MailTemplatePrefix    string // "rollcall-<stage>-"
-	MailSendRate          float64
+	// The stable key (public enrollment ids, sealed idempotency answers; never rotated, ids
+	// would change): deployed, the Secrets Manager secret IDKeySecretARN names; locally the
+	// signing secret.
+	IDKeySecretARN string
+	PublicBaseURL  string // links in mail and in invitation_url
+	SignupURL      string // where learners without an account sign up (SIGNUP_URL)
+	// AdminDailyInvites caps a non-staff course admin's new invitations a day
+	// (ADMIN_DAILY_INVITES; 0 = rollcall.DefaultAdminDailyInvites).
+	AdminDailyInvites  int
+	MailFrom           string
+	MailTemplatePrefix string // "rollcall-<stage>-"
+	MailSendRate       float64
 
 	// Now is the clock; tests inject one. Nil means time.Now.
 	Now func() time.Time
@@ -65,7 +77,9 @@ func ConfigFromEnv() (Config, error) {
 		SigningSecretARN:      os.Getenv("SIGNING_SECRET_ARN"),
 		SigningSecret:         os.Getenv("SIGNING_SECRET"),
 		SigningSecretPrevious: os.Getenv("SIGNING_SECRET_PREVIOUS"),
+		IDKeySecretARN:        os.Getenv("ID_KEY_SECRET_ARN"),
 		PublicBaseURL:         os.Getenv("PUBLIC_BASE_URL"),
+		SignupURL:             os.Getenv("SIGNUP_URL"),
 		MailFrom:              getenv("MAIL_FROM", "no-reply@rollcall.local"),
 		MailSendRate:          10,
 	}
@@ -75,6 +89,24 @@ func ConfigFromEnv() (Config, error) {
 		if c.SigningSecret == "" && c.SigningSecretARN == "" {
 			c.SigningSecret = DefaultLocalSigningSecret
 		}
+	}
+	if v := os.Getenv("JWT_MAX_LIFETIME"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			n, nerr := strconv.ParseInt(v, 10, 64)
+			d, err = time.Duration(n)*time.Second, nerr
+		}
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("JWT_MAX_LIFETIME %q: want a positive duration (24h) or seconds", v)
+		}
+		c.JWTMaxLifetime = d
+	}
+	if v := os.Getenv("ADMIN_DAILY_INVITES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return c, fmt.Errorf("ADMIN_DAILY_INVITES %q: want a positive integer", v)
+		}
+		c.AdminDailyInvites = n
 	}
 	if v := os.Getenv("MAIL_SEND_RATE"); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
@@ -99,6 +131,11 @@ func (c Config) Validate() error {
 	if c.SigningSecret != "" && len(c.SigningSecret) < 16 {
 		return fmt.Errorf("config: SIGNING_SECRET must be at least 16 characters")
 	}
+	if c.SignupURL != "" {
+		if u, err := url.Parse(c.SignupURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("config: SIGNUP_URL %q is not an http(s) URL", c.SignupURL)
+		}
+	}
 	if c.Stage != "local" && (c.JWKSURL == "" || c.JWTIssuer == "" || c.JWTAudience == "") {
 		return fmt.Errorf("config: JWT_JWKS_URL, JWT_ISSUER and JWT_AUDIENCE are required outside the local stage")
 	}
@@ -111,3 +148,8 @@ func getenv(k, def string) string {
 	}
 	return def
 }
+
+// localIDKey is the local stage's stable key (public enrollment ids, sealed idempotency
+// answers): the signing secret itself. Deployed, it is its own Secrets Manager secret
+// (IDKeySecretARN), which is never rotated: ids keyed with another key are other ids.
+func (c Config) localIDKey() []byte { return []byte(c.SigningSecret) }

@@ -20,7 +20,9 @@ import (
 )
 
 // lambdaConfig is the configuration the sample events were made for (their tokens are
-// signed with the local default secret).
+// signed with the local default secret, and live until 2099: a fixed sample cannot hold a
+// token within the default 24 h lifetime cap, so this configuration lifts the cap, as
+// JWT_MAX_LIFETIME does for make invoke).
 func lambdaConfig(t *testing.T) app.Config {
 	t.Helper()
 	services := testenv.Start(t)
@@ -28,7 +30,8 @@ func lambdaConfig(t *testing.T) app.Config {
 	return app.Config{Stage: "local", TableName: table, Region: "us-east-1",
 		DynamoDBEndpoint: services.DynamoDBEndpoint, SESEndpoint: services.SESEndpoint,
 		JWTSecret: app.DefaultLocalJWTSecret, SigningSecret: testSigningSecret,
-		PublicBaseURL: "http://127.0.0.1:3000", MailFrom: "no-reply@rollcall.test",
+		JWTMaxLifetime: 100 * 365 * 24 * time.Hour,
+		PublicBaseURL:  "http://127.0.0.1:3000", MailFrom: "no-reply@rollcall.test",
 		MailTemplatePrefix: testenv.MailTemplatePrefix, MailSendRate: 100,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }

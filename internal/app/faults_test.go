@@ -85,8 +85,16 @@ func TestStoreOutageMidRequestThenRetry(t *testing.T) {
 		ids[i] = fmt.Sprintf("outage%04d@example.com", i)
 	}
 	body, _ := json.Marshal(map[string]any{"identifiers": ids, "action": "enroll", "email_students": true, "courses": courseKey})
+	// Each attempt runs under a deadline, as a Lambda invocation does: the attempt that the
+	// outage stopped could not release its Idempotency-Key reservation (nor its course lease),
+	// so both lapse shortly after its deadline, and until then a retry is told 409.
+	// (A retry gets longer: DynamoDB Local is slow for a while after its restart.)
+	const attemptTimeout = 20 * time.Second
+	timeout := attemptTimeout
 	send := func() response {
-		req := f.request("POST", bulkPaths[0], f.staff, body, "application/json")
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		req := f.request("POST", bulkPaths[0], f.staff, body, "application/json").WithContext(ctx)
 		req.Header.Set("Idempotency-Key", "outage-1")
 		return f.serve(req)
 	}
@@ -111,7 +119,14 @@ func TestStoreOutageMidRequestThenRetry(t *testing.T) {
 
 	// After a restart the same request completes, and nothing is applied twice.
 	restart()
-	r = send()
+	timeout = 2 * time.Minute
+	retryUntil := time.Now().Add(3 * attemptTimeout)
+	for r = send(); r.Status == http.StatusConflict && time.Now().Before(retryUntil); r = send() {
+		if r.Header.Get("Retry-After") == "" {
+			t.Fatalf("409 without Retry-After")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	mustStatus(t, r, http.StatusOK)
 	res := r.json(t).(map[string]any)["courses"].(map[string]any)[courseKey].(map[string]any)["results"].([]any)
 	if len(res) != len(ids) {

@@ -5,5 +5,5 @@ import (
 )
 
 func init() {
-	registry["InvitationsFunction"] = HTTPFunction("InvitationsFunction", false, func(d *Deps) map[string]http.HandlerFunc { return d.API().InvitationOps() })
+	registry["InvitationsFunction"] = HTTPFunction("InvitationsFunction", false, true, func(d *Deps) map[string]http.HandlerFunc { return d.API().InvitationOps() })
 }

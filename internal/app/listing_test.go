@@ -288,7 +288,7 @@ func TestCoursePagingThroughLinks(t *testing.T) {
 	e.putListed(t, listEnr(listCourseB, "learner0001@example.com", "learner0001", rollcall.StateActive, now))
 	want := make([]string, 0, len(es))
 	for _, x := range rollcall.PageOf(es, rollcall.PageQuery{}, nil).Items {
-		want = append(want, x.ID)
+		want = append(want, e.deps.Service.PublicID(x)) // the API shows keyed ids
 	}
 	base := "/api/courses/" + listCourseA + "/enrollments"
 	for _, size := range []int{1, 7, 1000} {
@@ -415,10 +415,23 @@ func TestReduResources(t *testing.T) {
 	if l := links[2].(map[string]any); l["rel"] != "user" || l["href"] != nil {
 		t.Errorf("user link %v", l)
 	}
-	// Who may see it: staff and the course admin; not another user; unknown ids are 404.
+	// Who may see it: staff and the course admin. Anyone else gets the 404 of an id that does
+	// not exist (no existence oracle); ids are keyed, so the plain hash of email and course
+	// names nothing.
+	pub := func(course, email string) string {
+		return f.deps.Service.PublicID(&rollcall.Enrollment{ID: rollcall.EnrollmentID(course, email)})
+	}
+	if id != pub(listCourseA, "dave@example.com") || id == rollcall.EnrollmentID(listCourseA, "dave@example.com") {
+		t.Fatalf("id %s is not the keyed id", id)
+	}
 	mustStatus(t, f.do("GET", "/api/enrollments/"+id, f.staff, nil, ""), http.StatusOK)
-	mustStatus(t, f.do("GET", "/api/enrollments/"+id, f.bob, nil, ""), http.StatusForbidden)
-	mustStatus(t, f.do("GET", "/api/enrollments/"+rollcall.EnrollmentID(listCourseA, "nobody@example.com"), f.staff, nil, ""), http.StatusNotFound)
+	hidden := f.do("GET", "/api/enrollments/"+id, f.bob, nil, "")
+	mustStatus(t, hidden, http.StatusNotFound)
+	jsonEqual(t, hidden.Body, `{"detail":"Not found."}`)
+	mustStatus(t, f.do("DELETE", "/api/enrollments/"+id, f.bob, nil, ""), http.StatusNotFound)
+	mustStatus(t, f.do("GET", "/api/enrollments/"+pub(listCourseA, "nobody@example.com"), f.bob, nil, ""), http.StatusNotFound)
+	mustStatus(t, f.do("GET", "/api/enrollments/"+pub(listCourseA, "nobody@example.com"), f.staff, nil, ""), http.StatusNotFound)
+	mustStatus(t, f.do("GET", "/api/enrollments/"+rollcall.EnrollmentID(listCourseA, "dave@example.com"), f.staff, nil, ""), http.StatusNotFound)
 	r = f.do("GET", "/api/enrollments/not-an-id", f.staff, nil, "")
 	mustStatus(t, r, http.StatusNotFound)
 	jsonEqual(t, r.Body, `{"detail":"Not found."}`)
@@ -431,13 +444,13 @@ func TestReduResources(t *testing.T) {
 	// An active enrollment (bulk enroll of a registered user): its own user sees it, a delete
 	// unenrolls it, and so2 shows it inactive.
 	mustStatus(t, f.do("POST", "/api/bulk_enroll/v1/bulk_enroll/", f.staff, map[string]any{"identifiers": "bob", "courses": listCourseA, "action": "enroll"}, ""), http.StatusOK)
-	bobA := rollcall.EnrollmentID(listCourseA, "bob@example.com")
+	bobA := pub(listCourseA, "bob@example.com")
 	r = f.do("GET", "/api/enrollments/"+bobA, f.bob, nil, "")
 	mustStatus(t, r, http.StatusOK)
 	if m := listResource(t, r); m["state"] != "active" || m["username"] != "bob" || m["is_active"] != true {
 		t.Fatalf("bob's: %v", m)
 	}
-	mustStatus(t, f.do("GET", "/api/enrollments/"+bobA, f.carol, nil, ""), http.StatusForbidden)
+	mustStatus(t, f.do("GET", "/api/enrollments/"+bobA, f.carol, nil, ""), http.StatusNotFound)
 	mustStatus(t, f.do("DELETE", "/api/enrollments/"+bobA, f.staff, nil, ""), http.StatusNoContent)
 	if m := listResource(t, f.do("GET", "/api/enrollments/"+bobA, f.bob, nil, "")); m["state"] != "unenrolled" || m["is_active"] != false {
 		t.Fatalf("after delete: %v", m)

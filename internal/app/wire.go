@@ -40,6 +40,8 @@ type Deps struct {
 	Store    *dynamo.Store
 	Service  *rollcall.Service
 	Auth     auth.Verifier
+
+	idKey []byte // the stable key (see LoadIDKey)
 }
 
 // Logger is the JSON logger Lambda users expect (CloudWatch parses it).
@@ -99,13 +101,38 @@ func Build(ctx context.Context, c Config) (*Deps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
+	verifier = auth.WithMaxLifetime(verifier, c.JWTMaxLifetime)
 	log := c.logger()
 	store := dynamo.New(db, c.TableName)
-	svc := &rollcall.Service{Store: store, Now: c.Now, Log: log}
+	svc := &rollcall.Service{Store: store, Now: c.Now, Log: log, AdminDailyInvites: c.AdminDailyInvites}
 	if c.Stage == "local" && c.SigningSecret != "" {
 		svc.Keys = rollcall.NewKeyRing([]byte(c.SigningSecret), []byte(c.SigningSecretPrevious))
+		svc.IDs = rollcall.NewIDCodec(c.localIDKey())
 	}
-	return &Deps{Config: c, Log: log, AWS: awsCfg, DynamoDB: db, Store: store, Service: svc, Auth: verifier}, nil
+	d := &Deps{Config: c, Log: log, AWS: awsCfg, DynamoDB: db, Store: store, Service: svc, Auth: verifier}
+	if c.Stage == "local" && c.SigningSecret != "" {
+		d.idKey = c.localIDKey()
+	}
+	return d, nil
+}
+
+// LoadIDKey reads the stable key (public enrollment ids, sealed idempotency answers) once per
+// cold start, for the functions that show enrollment ids or keep answers: from Secrets Manager
+// when ID_KEY_SECRET_ARN is set, else, on the local stage, the signing secret.
+func (d *Deps) LoadIDKey(ctx context.Context) error {
+	if len(d.idKey) > 0 {
+		return nil
+	}
+	if d.Config.IDKeySecretARN == "" {
+		return fmt.Errorf("config: ID_KEY_SECRET_ARN is required (SIGNING_SECRET on the local stage)")
+	}
+	key, err := secrets.LoadStable(ctx, secretsmanager.NewFromConfig(d.AWS), d.Config.IDKeySecretARN)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	d.idKey = key
+	d.Service.IDs = rollcall.NewIDCodec(key)
+	return nil
 }
 
 // LoadKeys reads the signing key ring into the service, once per cold start, for the
@@ -144,7 +171,8 @@ func (d *Deps) SES() *sesv2.Client {
 
 // API is the HTTP adapter over the service.
 func (d *Deps) API() *httpapi.API {
-	return &httpapi.API{Svc: d.Service, Auth: d.Auth, Log: d.Log, BaseURL: d.Config.PublicBaseURL, Idem: d.Store}
+	return &httpapi.API{Svc: d.Service, Auth: d.Auth, Log: d.Log, BaseURL: d.Config.PublicBaseURL, Idem: d.Store, SignupURL: d.Config.SignupURL,
+		IdemSealKey: d.idKey}
 }
 
 var (
@@ -177,9 +205,10 @@ func Routes(logicalID string) ([]httpapi.Route, error) {
 }
 
 // HTTPFunction adapts a function's operations to API Gateway payload v2 events.
-// signs tells whether the function signs or verifies (cursors, invitation links, ids), and
-// so reads the signing key ring at start.
-func HTTPFunction(logicalID string, signs bool, ops func(*Deps) map[string]http.HandlerFunc) func(context.Context, Config) (any, error) {
+// signs tells whether the function signs or verifies (cursors, invitation links), and so
+// reads the signing key ring at start; showsIDs whether it shows or reads enrollment ids or
+// keeps Idempotency-Key answers, and so reads the stable key.
+func HTTPFunction(logicalID string, signs, showsIDs bool, ops func(*Deps) map[string]http.HandlerFunc) func(context.Context, Config) (any, error) {
 	return func(ctx context.Context, c Config) (any, error) {
 		d, err := Build(ctx, c)
 		if err != nil {
@@ -187,6 +216,11 @@ func HTTPFunction(logicalID string, signs bool, ops func(*Deps) map[string]http.
 		}
 		if signs {
 			if _, err := d.LoadKeys(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if showsIDs {
+			if err := d.LoadIDKey(ctx); err != nil {
 				return nil, err
 			}
 		}
@@ -240,6 +274,6 @@ func (d *Deps) HTTPHandler(logicalID string, ops map[string]http.HandlerFunc) (h
 }
 
 func init() {
-	registry["BulkEnrollFunction"] = HTTPFunction("BulkEnrollFunction", true, func(d *Deps) map[string]http.HandlerFunc { return d.API().BulkOps() })
-	registry["AdminFunction"] = HTTPFunction("AdminFunction", true, func(d *Deps) map[string]http.HandlerFunc { return d.API().AdminOps() })
+	registry["BulkEnrollFunction"] = HTTPFunction("BulkEnrollFunction", true, true, func(d *Deps) map[string]http.HandlerFunc { return d.API().BulkOps() })
+	registry["AdminFunction"] = HTTPFunction("AdminFunction", false, true, func(d *Deps) map[string]http.HandlerFunc { return d.API().AdminOps() })
 }

@@ -43,7 +43,21 @@ const (
 	// maxTokenLen bounds the work done on a hostile token; real ones are a few KiB at most
 	// (API Gateway caps headers near 10 KiB anyway).
 	maxTokenLen = 16 << 10
+	// DefaultMaxLifetime is the longest a token may live (JWT_MAX_LIFETIME unless set): exp
+	// minus iat, or exp minus now for a token without iat.
+	DefaultMaxLifetime = 24 * time.Hour
 )
+
+// lifetimeCapped is a verifier whose lifetime cap can be set.
+type lifetimeCapped interface{ setMaxLifetime(time.Duration) }
+
+// WithMaxLifetime sets the longest lifetime v accepts (d <= 0 keeps DefaultMaxLifetime).
+func WithMaxLifetime(v Verifier, d time.Duration) Verifier {
+	if c, ok := v.(lifetimeCapped); ok && d > 0 {
+		c.setMaxLifetime(d)
+	}
+	return v
+}
 
 // ParseAuthorizationHeader extracts the token of an Authorization header value. It accepts
 // the "Bearer" and "JWT" (sent by Open edX clients) schemes, case-insensitively. Like DRF, a
@@ -86,11 +100,13 @@ func FromConfig(stage, hsSecret, jwksURL, issuer, audience string) (Verifier, er
 	return NewJWKS(jwksURL, issuer, audience, nil), nil
 }
 
-// IssueLocal signs an HS256 token for the local stage (make token, tests).
+// IssueLocal signs an HS256 token for the local stage (make token, tests). A ttl longer than
+// DefaultMaxLifetime is cut to it: a longer-lived token would be refused.
 func IssueLocal(secret []byte, username, email string, admin bool, ttl time.Duration) (string, error) {
 	if len(secret) == 0 || username == "" || ttl <= 0 {
 		return "", errors.New("auth: IssueLocal needs a secret, a username and a positive ttl")
 	}
+	ttl = min(ttl, DefaultMaxLifetime)
 	now := time.Now()
 	claims := jwt.MapClaims{
 		"username":      username,
@@ -103,8 +119,9 @@ func IssueLocal(secret []byte, username, email string, admin bool, ttl time.Dura
 }
 
 // verify is what both verifiers share: parse with p (which pins algorithms and the claims
-// rules), then map the claims.
-func verify(p *jwt.Parser, bearer string, key jwt.Keyfunc) (rollcall.Actor, error) {
+// rules), refuse a crit header (no extension is understood here, so RFC 7515 says reject)
+// and a lifetime over maxLifetime, then map the claims.
+func verify(p *jwt.Parser, bearer string, key jwt.Keyfunc, now time.Time, maxLifetime time.Duration) (rollcall.Actor, error) {
 	if bearer == "" {
 		return rollcall.Actor{}, ErrNoCredentials
 	}
@@ -112,14 +129,42 @@ func verify(p *jwt.Parser, bearer string, key jwt.Keyfunc) (rollcall.Actor, erro
 		return rollcall.Actor{}, fmt.Errorf("%w: token too long", ErrInvalidToken)
 	}
 	claims := jwt.MapClaims{}
-	if _, err := p.ParseWithClaims(bearer, claims, key); err != nil {
+	withoutCrit := func(t *jwt.Token) (any, error) {
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errors.New("crit header")
+		}
+		return key(t)
+	}
+	if _, err := p.ParseWithClaims(bearer, claims, withoutCrit); err != nil {
 		// A key-fetch outage is surfaced as such, not as a bad token.
 		if errors.Is(err, ErrKeysUnavailable) {
 			return rollcall.Actor{}, err
 		}
 		return rollcall.Actor{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
+	if err := checkLifetime(claims, now, maxLifetime); err != nil {
+		return rollcall.Actor{}, err
+	}
 	return actorFromClaims(claims)
+}
+
+// checkLifetime refuses a token that lives longer than maxLifetime (0 = DefaultMaxLifetime).
+func checkLifetime(c jwt.MapClaims, now time.Time, maxLifetime time.Duration) error {
+	if maxLifetime <= 0 {
+		maxLifetime = DefaultMaxLifetime
+	}
+	exp, err := c.GetExpirationTime()
+	if err != nil || exp == nil {
+		return fmt.Errorf("%w: no exp", ErrInvalidToken)
+	}
+	from := now
+	if iat, err := c.GetIssuedAt(); err == nil && iat != nil {
+		from = iat.Time
+	}
+	if exp.Sub(from) > maxLifetime {
+		return fmt.Errorf("%w: lifetime %s exceeds %s", ErrInvalidToken, exp.Sub(from).Round(time.Second), maxLifetime)
+	}
+	return nil
 }
 
 // actorFromClaims maps Open edX style claims. A claim of the wrong type makes the token
@@ -135,6 +180,11 @@ func actorFromClaims(c jwt.MapClaims) (rollcall.Actor, error) {
 	}
 	if name == "" {
 		return a, fmt.Errorf("%w: no username claim", ErrInvalidToken)
+	}
+	// Only ASCII usernames of the account pattern: anything else could fold onto another
+	// account, or reach the store as a key it refuses.
+	if !rollcall.ValidUsername(name) {
+		return a, fmt.Errorf("%w: username claim is not a valid username", ErrInvalidToken)
 	}
 	if a.Email, err = stringClaim(c, "email"); err != nil {
 		return a, err

@@ -12,10 +12,13 @@ import (
 )
 
 type hs256Verifier struct {
-	secret []byte
-	parser *jwt.Parser
-	now    func() time.Time // tests move the clock
+	secret      []byte
+	parser      *jwt.Parser
+	now         func() time.Time // tests move the clock
+	maxLifetime time.Duration
 }
+
+func (v *hs256Verifier) setMaxLifetime(d time.Duration) { v.maxLifetime = d }
 
 // NewHS256 returns the local-stage verifier: HS256 only, exp required.
 func NewHS256(secret []byte) Verifier {
@@ -44,5 +47,5 @@ func (v *hs256Verifier) Verify(_ context.Context, bearer string) (rollcall.Actor
 			return nil, errors.New("no secret configured")
 		}
 		return v.secret, nil
-	})
+	}, v.now(), v.maxLifetime)
 }

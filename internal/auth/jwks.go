@@ -42,6 +42,7 @@ type jwksVerifier struct {
 	client                *http.Client
 	parser                *jwt.Parser
 	now                   func() time.Time // tests move the clock
+	maxLifetime           time.Duration
 
 	mu      sync.Mutex // held across a fetch too: concurrent misses wait for one fetch
 	keys    map[string]any
@@ -74,6 +75,8 @@ func NewJWKS(url, issuer, audience string, client *http.Client) Verifier {
 	return v
 }
 
+func (v *jwksVerifier) setMaxLifetime(d time.Duration) { v.maxLifetime = d }
+
 func (v *jwksVerifier) Verify(ctx context.Context, bearer string) (rollcall.Actor, error) {
 	if v.issuer == "" || v.audience == "" {
 		// jwt.WithIssuer("") would silently skip the check; fail closed instead.
@@ -85,7 +88,7 @@ func (v *jwksVerifier) Verify(ctx context.Context, bearer string) (rollcall.Acto
 			return nil, errors.New("no kid in token header")
 		}
 		return v.key(ctx, t.Method.Alg(), kid)
-	})
+	}, v.now(), v.maxLifetime)
 }
 
 // key returns the public key for (alg, kid), fetching the set when it is missing or older

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,34 +20,94 @@ import (
 	"github.com/rollcall/rollcall/internal/httpapi"
 )
 
-// Idempotency records: PK=IDEM#<scope>#<key>, SK=IDEM (the head: request hash, status,
-// content type, part count) and SK=IDEM#<n> for the gzipped body in parts of at most
-// idemPartBytes, since a 10,000-identifier response can exceed DynamoDB's 400 KB item limit.
-// The head is written last and conditionally, so a record is either whole or absent.
+// Idempotency records: PK=IDEM#<hash of scope and key>, SK=IDEM is the head. While an attempt
+// runs, the head is its reservation (request_hash, state=running, attempt, until); when it
+// ends with a final answer, the head becomes the response (state=done, status, headers,
+// parts) and the body lies gzipped in SK=IDEM#<attempt>#<n> parts of at most idemPartBytes,
+// since a 10,000-identifier response can exceed DynamoDB's 400 KB item limit. The parts are
+// written first and the head last, on condition that the attempt still holds it, so a record
+// is either a whole response or a reservation. The PK is a fixed-length hash: a caller's
+// username, a long path and a 255-character key never make a key DynamoDB refuses.
 
 const idemPartBytes = 300 << 10
 
+const (
+	idemRunning = "running"
+	idemDone    = "done"
+)
+
 var _ httpapi.IdempotencyStore = (*Store)(nil)
 
-// GetResponse returns the stored response of (scope, key), or nil.
-func (s *Store) GetResponse(ctx context.Context, scope, idemKey string) (*httpapi.StoredResponse, error) {
+// IdempotencyPK is the record of one Idempotency-Key in one scope (caller and route).
+func IdempotencyPK(scope, idemKey string) string {
+	sum := sha256.Sum256([]byte(scope + "\x00" + idemKey))
+	return pfxIdem + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func idemPartSK(attempt string, n int) string { return fmt.Sprintf("%s#%s#%03d", skIdem, attempt, n) }
+
+// Reserve takes (scope, key) for attempt until the given time, or reports what holds it.
+func (s *Store) Reserve(ctx context.Context, scope, idemKey, requestHash, attempt string, until time.Time, ttl time.Duration) (*httpapi.Reservation, error) {
 	pk := IdempotencyPK(scope, idemKey)
+	for try := 0; ; try++ {
+		now := time.Now()
+		head := key(pk, skIdem)
+		head["request_hash"] = str(requestHash)
+		head["state"] = str(idemRunning)
+		head["attempt"] = str(attempt)
+		head["until"] = num(until.UnixMilli())
+		head["ttl"] = num(now.Add(ttl).Unix())
+		out, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: head,
+			// Free: no record, or a reservation whose attempt is gone.
+			ConditionExpression:       aws.String("attribute_not_exists(PK) OR (#st = :running AND #u < :now)"),
+			ExpressionAttributeNames:  map[string]string{"#st": "state", "#u": "until"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":running": str(idemRunning), ":now": num(now.UnixMilli())},
+			ReturnConsumedCapacity:    types.ReturnConsumedCapacityIndexes})
+		var ccf *types.ConditionalCheckFailedException
+		if err == nil {
+			s.Metrics.write(ccOf(out.ConsumedCapacity)...)
+			return nil, nil
+		}
+		if !errors.As(err, &ccf) {
+			return nil, fmt.Errorf("reserve idempotency key: %w", err)
+		}
+		s.Metrics.Requests.Add(1)
+		held, err := s.readIdem(ctx, pk)
+		if err != nil {
+			return nil, err
+		}
+		if held != nil || try >= 2 {
+			if held == nil { // released and taken again while we looked: someone runs it
+				held = &httpapi.Reservation{RequestHash: requestHash}
+			}
+			return held, nil
+		}
+		// Released between our write and our read: try again.
+	}
+}
+
+// readIdem reads what holds a key: a running reservation or a whole response.
+func (s *Store) readIdem(ctx context.Context, pk string) (*httpapi.Reservation, error) {
 	head, err := s.get(ctx, pk, skIdem)
 	if err != nil || head == nil {
 		return nil, err
 	}
+	res := &httpapi.Reservation{RequestHash: getS(head, "request_hash")}
+	if getS(head, "state") == idemRunning {
+		return res, nil
+	}
+	attempt := getS(head, "attempt")
 	parts := int(getN(head, "parts"))
 	var gz []byte
 	for i := 0; i < parts; i++ {
-		it, err := s.get(ctx, pk, fmt.Sprintf("%s#%03d", skIdem, i))
+		it, err := s.get(ctx, pk, idemPartSK(attempt, i))
 		if err != nil {
 			return nil, err
 		}
 		if it == nil {
 			return nil, fmt.Errorf("idempotency record %s: part %d missing", pk, i)
 		}
-		b, _ := it["body"].(*types.AttributeValueMemberB)
-		if b != nil {
+		if b, _ := it["body"].(*types.AttributeValueMemberB); b != nil {
 			gz = append(gz, b.Value...)
 		}
 	}
@@ -51,27 +115,37 @@ func (s *Store) GetResponse(ctx context.Context, scope, idemKey string) (*httpap
 	if err != nil {
 		return nil, fmt.Errorf("idempotency record %s: %w", pk, err)
 	}
-	return &httpapi.StoredResponse{RequestHash: getS(head, "request_hash"), Status: int(getN(head, "status")),
-		ContentType: getS(head, "content_type"), Body: body}, nil
+	header := http.Header{}
+	if h := getS(head, "headers"); h != "" {
+		if err := json.Unmarshal([]byte(h), &header); err != nil {
+			return nil, fmt.Errorf("idempotency record %s: headers: %w", pk, err)
+		}
+	}
+	res.Response = &httpapi.StoredResponse{RequestHash: res.RequestHash, Status: int(getN(head, "status")), Header: header, Body: body}
+	return res, nil
 }
 
-// PutResponse stores rec unless (scope, key) already has a response; it returns what is stored.
-func (s *Store) PutResponse(ctx context.Context, scope, idemKey string, rec *httpapi.StoredResponse, ttl time.Duration) (*httpapi.StoredResponse, error) {
+// Complete stores the attempt's response in place of its reservation.
+func (s *Store) Complete(ctx context.Context, scope, idemKey, attempt string, rec *httpapi.StoredResponse, ttl time.Duration) error {
 	pk := IdempotencyPK(scope, idemKey)
 	expires := num(time.Now().Add(ttl).Unix())
 	gz, err := gzipBytes(rec.Body)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	headers, err := json.Marshal(rec.Header)
+	if err != nil {
+		return err
 	}
 	parts := 0
 	for off := 0; off < len(gz) || parts == 0; off += idemPartBytes {
 		end := min(off+idemPartBytes, len(gz))
-		it := key(pk, fmt.Sprintf("%s#%03d", skIdem, parts))
+		it := key(pk, idemPartSK(attempt, parts))
 		it["body"] = &types.AttributeValueMemberB{Value: gz[off:end]}
 		it["ttl"] = expires
 		out, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: it, ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes})
 		if err != nil {
-			return nil, fmt.Errorf("store idempotent response: %w", err)
+			return fmt.Errorf("store idempotent response: %w", err)
 		}
 		s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 		parts++
@@ -81,21 +155,44 @@ func (s *Store) PutResponse(ctx context.Context, scope, idemKey string, rec *htt
 	}
 	head := key(pk, skIdem)
 	head["request_hash"] = str(rec.RequestHash)
+	head["state"] = str(idemDone)
+	head["attempt"] = str(attempt)
 	head["status"] = num(int64(rec.Status))
-	head["content_type"] = str(rec.ContentType)
+	head["headers"] = str(string(headers))
 	head["parts"] = num(int64(parts))
 	head["ttl"] = expires
 	out, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: head,
-		ConditionExpression: aws.String("attribute_not_exists(PK)"), ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes})
+		ConditionExpression:       aws.String("#st = :running AND #a = :a"),
+		ExpressionAttributeNames:  map[string]string{"#st": "state", "#a": "attempt"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":running": str(idemRunning), ":a": str(attempt)},
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityIndexes})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return s.GetResponse(ctx, scope, idemKey)
+		return httpapi.ErrReservationLost
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store idempotent response: %w", err)
+		return fmt.Errorf("store idempotent response: %w", err)
 	}
 	s.Metrics.write(ccOf(out.ConsumedCapacity)...)
-	return rec, nil
+	return nil
+}
+
+// Release deletes the attempt's reservation.
+func (s *Store) Release(ctx context.Context, scope, idemKey, attempt string) error {
+	out, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.Table, Key: key(IdempotencyPK(scope, idemKey), skIdem),
+		ConditionExpression:       aws.String("#st = :running AND #a = :a"),
+		ExpressionAttributeNames:  map[string]string{"#st": "state", "#a": "attempt"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":running": str(idemRunning), ":a": str(attempt)},
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityIndexes})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return httpapi.ErrReservationLost
+	}
+	if err != nil {
+		return fmt.Errorf("release idempotency key: %w", err)
+	}
+	s.Metrics.write(ccOf(out.ConsumedCapacity)...)
+	return nil
 }
 
 func gzipBytes(b []byte) ([]byte, error) {

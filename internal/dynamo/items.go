@@ -97,6 +97,9 @@ func EncodeEnrollment(e *rollcall.Enrollment) item {
 	if !e.ExpiresAt.IsZero() {
 		it["expires_at"] = str(FormatTime(e.ExpiresAt))
 	}
+	if !e.AcceptedAt.IsZero() {
+		it["accepted_at"] = str(FormatTime(e.AcceptedAt))
+	}
 	if e.TokenHash != "" {
 		it["token_hash"] = str(e.TokenHash)
 	}
@@ -107,7 +110,7 @@ func EncodeEnrollment(e *rollcall.Enrollment) item {
 		it["GSI3PK"] = str(TokenIndexPK(e.TokenHash))
 	}
 	switch {
-	case e.State == rollcall.StateInvited:
+	case e.State == rollcall.StateInvited && !e.ExpiresAt.IsZero():
 		it["GSI2PK"] = str(ExpiryIndexPK(shard))
 		it["GSI2SK"] = str(TimeSK(e.ExpiresAt, e.ID))
 	case e.Username != "" && (e.State == rollcall.StateActive || e.State == rollcall.StateUnenrolled):
@@ -122,6 +125,13 @@ func EncodeEnrollment(e *rollcall.Enrollment) item {
 		if c.Reason != "" {
 			it["chg_reason"] = str(c.Reason)
 		}
+	}
+	if len(e.InviteMails) > 0 {
+		ts := make([]string, len(e.InviteMails))
+		for i, at := range e.InviteMails {
+			ts[i] = FormatTime(at)
+		}
+		it["inv_mails"] = strList(ts)
 	}
 	if e.MailSeq > 0 {
 		it["mail_kind"] = str(string(e.MailKind))
@@ -144,9 +154,14 @@ func DecodeEnrollment(it item) *rollcall.Enrollment {
 		Username: getS(it, "username"), State: rollcall.State(getS(it, "state")),
 		Role: getS(it, "role"), Mode: getS(it, "mode"), AutoEnroll: getBool(it, "auto_enroll"),
 		Cohort: getS(it, "cohort"), CreatedAt: getTime(it, "created_at"), UpdatedAt: getTime(it, "updated_at"),
-		ExpiresAt: getTime(it, "expires_at"), TokenHash: getS(it, "token_hash"), TokenNonce: getS(it, "token_nonce"),
+		ExpiresAt: getTime(it, "expires_at"), AcceptedAt: getTime(it, "accepted_at"), TokenHash: getS(it, "token_hash"), TokenNonce: getS(it, "token_nonce"),
 		Version: getN(it, "ver"), Seq: getN(it, "seq"), MailKind: rollcall.MailKind(getS(it, "mail_kind")), MailSeq: getN(it, "mail_seq"),
 		MailOwedAt: getTime(it, "mail_owed_at"),
+	}
+	for _, s := range getStrings(it, "inv_mails") {
+		if at, err := ParseTime(s); err == nil {
+			e.InviteMails = append(e.InviteMails, at)
+		}
 	}
 	if by := getS(it, "chg_tr"); by != "" {
 		e.LastChange = &rollcall.Change{By: getS(it, "chg_by"), At: getTime(it, "chg_at"), Reason: getS(it, "chg_reason"),

@@ -4,7 +4,7 @@
 //
 //	enrollment   PK=P#<eh>          SK=E#<ch>   id course_id email username state role mode
 //	             auto_enroll cohort created_at updated_at expires_at token_hash token_nonce ver
-//	             chg_by chg_at chg_reason chg_tr chg_src mail_kind mail_seq
+//	             chg_by chg_at chg_reason chg_tr chg_src mail_kind mail_seq accepted_at inv_mails
 //	             seq GSI1PK=C#<course>#<block shard> GSI1SK=<seq>              (every enrollment)
 //	             GSI2PK=R#<shard> GSI2SK=<created>#<id>   (registered, active or unenrolled)
 //	             GSI2PK=X#<shard> GSI2SK=<expires>#<id>   (open invitations)
@@ -17,7 +17,9 @@
 //	lease        PK=LEASE#<course>  SK=LEASE         owner until ttl
 //	audit entry  PK=P#<eh>          SK=A#<ch>#<at>#<ver>   by reason transition source ...
 //	mail sent    PK=P#<eh>          SK=M#<ch>#<seq>        ttl
-//	idempotency  PK=IDEM#<actor>#<key> SK=IDEM          body_hash status body ttl
+//	idempotency  PK=IDEM#<hash>     SK=IDEM          request_hash state attempt until status headers parts ttl
+//	             PK=IDEM#<hash>     SK=IDEM#<attempt>#<n>   body (gzipped part) ttl
+//	invite quota PK=QUOTA#<lower(username)>#<day> SK=QUOTA   n ttl   (a course admin's new invitations)
 //	send rate    PK=MAILRATE#<unix second> SK=MAILRATE   n ttl   (messages sent in that second)
 //
 // eh and ch are the two halves of the enrollment id (rollcall.EnrollmentID): 96-bit hashes of
@@ -172,9 +174,6 @@ func AuditPrefix(id string) string { return pfxAudit + id[16:] + "#" }
 func MailSentSK(id string, seq int64) string {
 	return fmt.Sprintf("%s%s#%012d", pfxMailSent, id[16:], seq)
 }
-
-// IdempotencyPK is the record of one Idempotency-Key of one caller.
-func IdempotencyPK(actor, key string) string { return pfxIdem + actor + "#" + key }
 
 // MailOwedIndexPK is one shard of the enrollments that owe mail, in GSI5; the sort key is
 // TimeSK(owed at, id), so a Query reads the longest-owed first. The keys are written with the

@@ -415,6 +415,9 @@ func (s *Store) RegistrationMark(ctx context.Context) (string, error) {
 }
 
 func (s *Store) GetUser(ctx context.Context, username string) (*rollcall.User, error) {
+	if !rollcall.ValidUsername(username) {
+		return nil, rollcall.ErrNotFound // not a key any user has (nor one DynamoDB accepts)
+	}
 	it, err := s.get(ctx, UserPK(username), skUser)
 	if err != nil {
 		return nil, fmt.Errorf("get user %s: %w", username, err)
@@ -439,7 +442,7 @@ func (s *Store) GetUserByEmail(ctx context.Context, email string) (*rollcall.Use
 func (s *Store) ResolveIdentifiers(ctx context.Context, identifiers []string) (map[string]*rollcall.User, error) {
 	keys := make([]item, 0, len(identifiers))
 	byPK := map[string][]string{}
-	for _, id := range identifiers {
+	for _, id := range rollcall.Resolvable(identifiers) {
 		var pk string
 		if strings.Contains(id, "@") {
 			pk = PersonPK(id)
@@ -552,9 +555,8 @@ func (s *Store) queryAll(ctx context.Context, in *dynamodb.QueryInput, fn func(i
 // them, waits for that one (with reads) and starts again. Keeping leases while waiting long
 // would make everyone queued on them wait too (a convoy); giving them up at once would
 // starve a request that needs several courses free together. A lease past its time is free,
-// so a crashed holder blocks for at most ttl, or until its ctx's deadline (see leaseUntil);
-// the owner may take over its own lease (a retry of the same request, see
-// rollcall.WithRequestKey).
+// so a crashed holder blocks for at most ttl, or until its ctx's deadline (see leaseUntil).
+// Each request attempt is its own owner.
 func (s *Store) LockCourses(ctx context.Context, courses []string, owner string, ttl, wait time.Duration) (func(context.Context), error) {
 	const holdWait = 250 * time.Millisecond
 	sorted := append([]string(nil), courses...)

@@ -51,12 +51,13 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
-// A learner opens the link from the invitation mail in a real browser, types a username,
-// clicks Accept and sees the success page; the page has no JavaScript and the form posts as
-// application/x-www-form-urlencoded.
+// A learner without an account opens the link from the invitation mail in a real browser,
+// clicks Accept and sees that the invitation waits for their sign-up (with the sign-up link);
+// no account is created, and signing up activates it. The page has no JavaScript and no
+// username field, and the form posts as application/x-www-form-urlencoded.
 func TestBrowserAcceptFromMail(t *testing.T) {
 	ctx := browser(t)
-	h := newHarness(t, options{})
+	h := newHarness(t, options{signupURL: "https://id.example.com/signup"})
 	title := "Browsing <the> Web & Co"
 	h.putCourse(course, title)
 	addr := strings.ToLower(testenv.Address("browser"))
@@ -73,14 +74,15 @@ func TestBrowserAcceptFromMail(t *testing.T) {
 	}
 	must(chromedp.Do(tctx,
 		chromedp.Navigate(link),
-		chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.WaitVisible(chromedp.CSS("#accept")),
 	))
 	heading, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS("h1")))
 	must(err)
 	scripts, err := chromedp.Run(tctx, chromedp.Evaluate[int]("document.scripts.length"))
 	must(err)
+	inputs, err := chromedp.Run(tctx, chromedp.Evaluate[int]("document.querySelectorAll('input[name=username]').length"))
+	must(err)
 	must(chromedp.Do(tctx,
-		chromedp.SendKeys(chromedp.CSS("#username"), "browser_user"),
 		chromedp.Click(chromedp.CSS("#accept")),
 		chromedp.WaitVisible(chromedp.CSS("#result")),
 	))
@@ -88,20 +90,32 @@ func TestBrowserAcceptFromMail(t *testing.T) {
 	must(err)
 	location, err := chromedp.Run(tctx, chromedp.Location())
 	must(err)
+	signup, err := chromedp.Run(tctx, chromedp.Evaluate[string]("document.querySelector('#signup').href"))
+	must(err)
+	if inputs != 0 {
+		t.Errorf("the page asks for a username")
+	}
+	if signup != "https://id.example.com/signup" {
+		t.Errorf("sign-up link = %q", signup)
+	}
 	if heading != "You're invited to "+title {
 		t.Errorf("heading = %q", heading)
 	}
 	if scripts != 0 {
 		t.Errorf("the page has %d scripts", scripts)
 	}
-	if result != "You're enrolled in "+title {
+	if result != "Invitation accepted" {
 		t.Errorf("result = %q", result)
 	}
 	if location != link+"/accept" {
 		t.Errorf("location = %q, want %q", location, link+"/accept")
 	}
 	e := h.enrollment(course, addr)
-	if e.State != rollcall.StateActive || e.Username != "browser_user" {
-		t.Fatalf("after the browser accepted: state %s username %q", e.State, e.Username)
+	if e.State != rollcall.StateInvited || e.Username != "" || e.AcceptedAt.IsZero() {
+		t.Fatalf("after the browser accepted: %+v", e)
+	}
+	h.createUser("browser_user", addr)
+	if e = h.enrollment(course, addr); e.State != rollcall.StateActive || e.Username != "browser_user" {
+		t.Fatalf("after sign-up: state %s username %q", e.State, e.Username)
 	}
 }

@@ -49,6 +49,8 @@ type options struct {
 	redeliver bool
 	mailRate  float64
 	logLevel  slog.Level
+	// signupURL is SIGNUP_URL.
+	signupURL string
 }
 
 // harness is the local stack of one test: a fresh table, the real handlers behind the API
@@ -108,6 +110,7 @@ func newHarness(t *testing.T, o options) *harness {
 		DynamoDBEndpoint: env.DynamoDBEndpoint, SESEndpoint: sesEndpoint,
 		JWTSecret: jwtSecret, SigningSecret: signingSecret,
 		PublicBaseURL: h.base, MailFrom: mailFrom, MailTemplatePrefix: testenv.MailTemplatePrefix,
+		SignupURL:    o.signupURL,
 		MailSendRate: rate,
 		Now:          h.clock,
 		Logger:       slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: level})),
@@ -216,6 +219,16 @@ func (w testLog) Write(p []byte) (int, error) {
 func bearer(t testing.TB, username string, staff bool) string {
 	t.Helper()
 	tok, err := auth.IssueLocal([]byte(jwtSecret), username, username+"@staff.example.com", staff, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// bearerFor is a learner's token with the given email claim.
+func bearerFor(t testing.TB, username, email string) string {
+	t.Helper()
+	tok, err := auth.IssueLocal([]byte(jwtSecret), username, email, false, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

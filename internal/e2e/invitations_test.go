@@ -18,9 +18,10 @@ const course = "course-v1:E2E+Invite+2026"
 
 // The whole path of an invitation: bulk enroll with email_students, the mail (rendered by the
 // emulator from template.yaml's template) with a working link, the page, the form's accept
-// registering an account, the audit trail, and the dead link afterwards.
+// (pending sign-up: no account is created), the dead link afterwards, the sign-up that
+// activates it, and the audit trail.
 func TestInvitationMailPageAccept(t *testing.T) {
-	h := newHarness(t, options{})
+	h := newHarness(t, options{signupURL: "https://id.example.com/register?next=/courses"})
 	title := `Intro to <Go> & "Lambda"`
 	h.putCourse(course, title)
 	addr := strings.ToLower(testenv.Address("invitee"))
@@ -53,10 +54,13 @@ func TestInvitationMailPageAccept(t *testing.T) {
 	if !strings.Contains(body, html.EscapeString(title)) || strings.Contains(body, "<Go>") {
 		t.Errorf("page does not show the escaped title:\n%s", body)
 	}
-	for _, want := range []string{`name="username"`, `id="accept"`, `id="decline"`, `name="viewport"`, "7 December 2026"} {
+	for _, want := range []string{`id="accept"`, `id="decline"`, `name="viewport"`, "7 December 2026", `id="signup-hint"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %s:\n%s", want, body)
 		}
+	}
+	if strings.Contains(body, `name="username"`) {
+		t.Errorf("the page asks for a username:\n%s", body)
 	}
 	if strings.Contains(strings.ToLower(body), "<script") {
 		t.Errorf("page has a script")
@@ -76,15 +80,23 @@ func TestInvitationMailPageAccept(t *testing.T) {
 
 	acc := h.do(http.MethodPost, link+"/accept", "", url.Values{"username": {"new_learner"}})
 	mustStatus(t, acc, http.StatusOK)
-	if !strings.Contains(string(acc.Body), "You're enrolled in "+html.EscapeString(title)) {
-		t.Errorf("accept page:\n%s", acc.Body)
+	for _, want := range []string{"Invitation accepted", `id="pending"`, html.EscapeString(title), addr,
+		`href="https://id.example.com/register?next=/courses"`} {
+		if !strings.Contains(string(acc.Body), want) {
+			t.Errorf("accept page lacks %s:\n%s", want, acc.Body)
+		}
 	}
 	e := h.enrollment(course, addr)
-	if e.State != rollcall.StateActive || e.Username != "new_learner" {
-		t.Fatalf("after accept: state %s username %q", e.State, e.Username)
+	if e.State != rollcall.StateInvited || e.Username != "" || !e.AutoEnroll || e.AcceptedAt.IsZero() {
+		t.Fatalf("after accept: %+v", e)
 	}
-	if u, err := h.deps.Store.GetUser(context.Background(), "new_learner"); err != nil || u.Email != addr {
-		t.Fatalf("registered user = %+v, %v", u, err)
+	for _, name := range []string{"new_learner", rollcall.NormalizeEmail(addr)} {
+		if _, err := h.deps.Store.GetUser(context.Background(), name); err == nil {
+			t.Fatalf("accepting registered %s", name)
+		}
+	}
+	if _, err := h.deps.Store.GetUserByEmail(context.Background(), addr); err == nil {
+		t.Fatalf("accepting registered an account for %s", addr)
 	}
 
 	// The link is dead now: 410 everywhere, and the page says so.
@@ -99,8 +111,14 @@ func TestInvitationMailPageAccept(t *testing.T) {
 		t.Errorf("gone page:\n%s", page.Body)
 	}
 
-	// The audit trail, materialized from the stream: invited, then (registration) carries the
-	// user, then accepted.
+	// The real sign-up activates it.
+	h.createUser("new_learner", addr)
+	if e = h.enrollment(course, addr); e.State != rollcall.StateActive || e.Username != "new_learner" {
+		t.Fatalf("after sign-up: %+v", e)
+	}
+
+	// The audit trail, materialized from the stream: invited, accepted pending sign-up, then
+	// enrolled by the registration.
 	var entries []*rollcall.AuditEntry
 	waitFor(t, 20*time.Second, "three audit entries", func() bool {
 		var err error
@@ -113,8 +131,8 @@ func TestInvitationMailPageAccept(t *testing.T) {
 		by, reason string
 	}{
 		{rollcall.UnenrolledToAllowed, rollcall.SourceBulk, "", rollcall.StateInvited, "staff", "e2e test"},
-		{rollcall.AllowedToAllowed, rollcall.SourceRegistration, rollcall.StateInvited, rollcall.StateInvited, "new_learner", ""},
-		{rollcall.AllowedToEnrolled, rollcall.SourceInvitation, rollcall.StateInvited, rollcall.StateActive, "new_learner", ""},
+		{rollcall.AllowedToAllowed, rollcall.SourceInvitation, rollcall.StateInvited, rollcall.StateInvited, addr, ""},
+		{rollcall.AllowedToEnrolled, rollcall.SourceRegistration, rollcall.StateInvited, rollcall.StateActive, "new_learner", ""},
 	}
 	if len(entries) != len(want) {
 		t.Fatalf("%d audit entries, want %d: %+v", len(entries), len(want), entries)
@@ -127,50 +145,76 @@ func TestInvitationMailPageAccept(t *testing.T) {
 	}
 }
 
-// The JSON API: accept (with and without a username), decline, and the answers for unknown,
-// expired, revoked and used tokens.
+// The JSON API: accept signed in, signed in with another email, anonymous for an account,
+// anonymous pending sign-up, decline, and the answers for unknown, expired, revoked and used
+// tokens.
 func TestInvitationAPI(t *testing.T) {
-	h := newHarness(t, options{noStreams: true})
+	h := newHarness(t, options{noStreams: true, signupURL: "https://id.example.com/signup"})
 	h.putCourse(course, "API course")
-	a := addresses("api", 6)
+	a := addresses("api", 8)
 	h.bulk("enroll", course, a, false, false)
 
-	t.Run("accept with a username", func(t *testing.T) {
-		r := h.do(http.MethodPost, "/api/invitations/"+h.tokenOf(course, a[0])+"/accept", "", map[string]any{"username": "chosen.name"})
+	t.Run("signed in", func(t *testing.T) {
+		r := h.do(http.MethodPost, "/api/invitations/"+h.tokenOf(course, a[0])+"/accept", bearerFor(t, "chosen.name", strings.ToUpper(a[0])), nil)
 		mustStatus(t, r, http.StatusOK)
 		got := r.json(t)
 		if got["state"] != "active" || got["username"] != "chosen.name" || got["is_active"] != true || got["email"] != a[0] {
 			t.Fatalf("resource = %v", got)
 		}
-		if got["id"] != rollcall.EnrollmentID(course, a[0]) || got["expires_at"] != nil {
+		if got["expires_at"] != nil || got["signup_url"] != nil {
 			t.Errorf("resource = %v", got)
 		}
+		if _, err := h.deps.Store.GetUser(context.Background(), "chosen.name"); err == nil {
+			t.Errorf("a signed-in accept registered an account")
+		}
 	})
-	t.Run("accept without a body derives the username", func(t *testing.T) {
-		// The derived name is taken: the next free one is used.
-		base := rollcall.UsernameBase(a[1])
-		h.createUser(base, "someone.else@example.com")
-		r := h.do(http.MethodPost, "/api/invitations/"+h.tokenOf(course, a[1])+"/accept", "", nil)
+	t.Run("signed in with another email", func(t *testing.T) {
+		tok := h.tokenOf(course, a[1])
+		r := h.do(http.MethodPost, "/api/invitations/"+tok+"/accept", bearerFor(t, "mallory", "mallory@example.com"), nil)
+		mustStatus(t, r, http.StatusForbidden)
+		if got := r.json(t)["detail"]; got != "This invitation was sent to another email address." {
+			t.Errorf("detail = %v", got)
+		}
+		r = h.do(http.MethodPost, "/api/invitations/"+tok+"/accept", "not-a-jwt", nil)
+		mustStatus(t, r, http.StatusUnauthorized)
+		if e := h.enrollment(course, a[1]); e.State != rollcall.StateInvited || e.Version != 1 {
+			t.Fatalf("a refused accept changed it: %+v", e)
+		}
+	})
+	t.Run("anonymous with an account", func(t *testing.T) {
+		h.createUser("has_account", a[2])
+		r := h.do(http.MethodPost, "/api/invitations/"+h.tokenOf(course, a[2])+"/accept", "", nil)
 		mustStatus(t, r, http.StatusOK)
-		if got := r.json(t); got["state"] != "active" || got["username"] != base+"2" {
-			t.Fatalf("resource = %v, want username %s2", got, base)
+		if got := r.json(t); got["state"] != "active" || got["username"] != "has_account" {
+			t.Fatalf("resource = %v", got)
 		}
 	})
-	t.Run("taken username", func(t *testing.T) {
-		h.createUser("taken_name", "owner@example.com")
-		tok := h.tokenOf(course, a[2])
-		r := h.do(http.MethodPost, "/api/invitations/"+tok+"/accept", "", map[string]any{"username": "Taken_Name"})
-		mustStatus(t, r, http.StatusBadRequest)
-		if got := r.json(t)["username"]; got == nil {
-			t.Fatalf("body = %s", r.Body)
+	t.Run("anonymous pending sign-up", func(t *testing.T) {
+		tok := h.tokenOf(course, a[6])
+		// A chosen username is no longer a thing: nothing is registered under it.
+		r := h.do(http.MethodPost, "/api/invitations/"+tok+"/accept", "", map[string]any{"username": "staff"})
+		mustStatus(t, r, http.StatusOK)
+		got := r.json(t)
+		if got["state"] != "invited" || got["auto_enroll"] != true || got["accepted_at"] == nil || got["username"] != nil ||
+			got["signup_url"] != "https://id.example.com/signup" {
+			t.Fatalf("resource = %v", got)
 		}
-		r = h.do(http.MethodPost, "/api/invitations/"+tok+"/accept", "", map[string]any{"username": "bad name!"})
-		mustStatus(t, r, http.StatusBadRequest)
-		r = h.do(http.MethodPost, "/api/invitations/"+tok+"/accept", "", map[string]any{"username": 7})
-		mustStatus(t, r, http.StatusBadRequest)
-		// Nothing was registered, the invitation is still open.
-		if e := h.enrollment(course, a[2]); e.State != rollcall.StateInvited {
-			t.Fatalf("state = %s", e.State)
+		if r.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("Cache-Control = %q", r.Header.Get("Cache-Control"))
+		}
+		if _, err := h.deps.Store.GetUser(context.Background(), "staff"); err == nil {
+			t.Fatalf("an accept registered the username staff")
+		}
+		if _, err := h.deps.Store.GetUserByEmail(context.Background(), a[6]); err == nil {
+			t.Fatalf("an accept registered an account")
+		}
+		// Used: a second answer is 410.
+		r = h.do(http.MethodPost, "/api/invitations/"+tok+"/accept", "", nil)
+		mustStatus(t, r, http.StatusGone)
+		// The real sign-up is not refused, and activates it.
+		h.createUser("real_owner", a[6])
+		if e := h.enrollment(course, a[6]); e.State != rollcall.StateActive || e.Username != "real_owner" {
+			t.Fatalf("after sign-up: %+v", e)
 		}
 	})
 	t.Run("decline", func(t *testing.T) {
@@ -196,9 +240,6 @@ func TestInvitationAPI(t *testing.T) {
 		if got := r.json(t)["detail"]; got != "This invitation is no longer valid." {
 			t.Errorf("detail = %v", got)
 		}
-		if _, err := h.deps.Store.GetUserByEmail(context.Background(), a[4]); err == nil {
-			t.Errorf("a revoked invitation registered an account")
-		}
 	})
 	t.Run("unknown", func(t *testing.T) {
 		for _, tok := range []string{"short", strings.Repeat("A", 43), strings.Repeat("A", 42) + "*", strings.Repeat("x", 44)} {
@@ -215,7 +256,7 @@ func TestInvitationAPI(t *testing.T) {
 		tok := h.tokenOf(course, a[5])
 		h.advance(15 * 24 * time.Hour)
 		defer h.advance(-15 * 24 * time.Hour)
-		r := h.do(http.MethodPost, "/api/invitations/"+tok+"/accept", "", map[string]any{"username": "late_one"})
+		r := h.do(http.MethodPost, "/api/invitations/"+tok+"/accept", "", nil)
 		mustStatus(t, r, http.StatusGone)
 		if got := r.json(t)["detail"]; got != "This invitation has expired." {
 			t.Errorf("detail = %v", got)
@@ -226,9 +267,6 @@ func TestInvitationAPI(t *testing.T) {
 		mustStatus(t, p, http.StatusGone)
 		if !strings.Contains(string(p.Body), "This invitation has expired.") {
 			t.Errorf("page:\n%s", p.Body)
-		}
-		if _, err := h.deps.Store.GetUser(context.Background(), "late_one"); err == nil {
-			t.Errorf("an expired invitation registered an account")
 		}
 		// After the expiry job, still 410 expired.
 		if _, err := h.deps.Service.ExpireDue(context.Background(), h.clock(), time.Time{}); err != nil {
@@ -246,7 +284,7 @@ func TestInvitationAPI(t *testing.T) {
 }
 
 // An invitee who registered in the meantime: the page names the account, accepting uses it;
-// an auto-enroll invitation accepted by registering through the page is active at once.
+// an auto-enroll invitation accepted through the page without an account waits for the sign-up.
 func TestInvitationRegisteredAndAutoEnroll(t *testing.T) {
 	h := newHarness(t, options{noStreams: true})
 	h.putCourse(course, "Registered course")
@@ -264,17 +302,21 @@ func TestInvitationRegisteredAndAutoEnroll(t *testing.T) {
 	if strings.Contains(string(page.Body), `name="username"`) || !strings.Contains(string(page.Body), "early_bird") {
 		t.Errorf("page for a registered invitee:\n%s", page.Body)
 	}
-	r := h.do(http.MethodPost, "/api/invitations/"+tok+"/accept", "", map[string]any{"username": "ignored_name"})
+	r := h.do(http.MethodPost, "/api/invitations/"+tok+"/accept", "", nil)
 	mustStatus(t, r, http.StatusOK)
 	if got := r.json(t); got["username"] != "early_bird" || got["state"] != "active" {
 		t.Fatalf("resource = %v", got)
 	}
 
 	tok = h.tokenOf(course, a[1])
-	r = h.do(http.MethodPost, "/invitations/"+tok+"/accept", "", url.Values{"username": {"auto_one"}})
+	r = h.do(http.MethodPost, "/invitations/"+tok+"/accept", "", url.Values{})
 	mustStatus(t, r, http.StatusOK)
+	if e := h.enrollment(course, a[1]); e.State != rollcall.StateInvited || e.AcceptedAt.IsZero() {
+		t.Fatalf("auto-enroll accept: %+v", e)
+	}
+	h.createUser("auto_one", a[1])
 	if e := h.enrollment(course, a[1]); e.State != rollcall.StateActive || e.Username != "auto_one" {
-		t.Fatalf("auto-enroll accept: %s %q", e.State, e.Username)
+		t.Fatalf("after sign-up: %s %q", e.State, e.Username)
 	}
 }
 
@@ -289,7 +331,7 @@ func TestInvitationConcurrentAnswers(t *testing.T) {
 		paths := [2]string{"/api/invitations/" + tok + "/accept", "/api/invitations/" + tok + "/accept"}
 		bodies := [2]any{nil, nil}
 		switch i % 3 {
-		case 1: // both register, with different names
+		case 1: // both pending sign-up, with (ignored) usernames
 			bodies = [2]any{map[string]any{"username": "racer_a" + string(rune('0'+i))}, map[string]any{"username": "racer_b" + string(rune('0'+i))}}
 		case 2: // accept against decline
 			paths[1] = "/api/invitations/" + tok + "/decline"
@@ -325,8 +367,11 @@ func TestInvitationConcurrentAnswers(t *testing.T) {
 			t.Fatalf("round %d: %d ok, %d gone: %v %v", i, ok, gone, rs[0], rs[1])
 		}
 		e := h.enrollment(course, addr)
-		if e.State != rollcall.StateActive && e.State != rollcall.StateDeclined {
-			t.Fatalf("round %d: state %s", i, e.State)
+		if !(e.State == rollcall.StateInvited && !e.AcceptedAt.IsZero()) && e.State != rollcall.StateDeclined {
+			t.Fatalf("round %d: %+v", i, e)
+		}
+		if _, err := h.deps.Store.GetUserByEmail(context.Background(), addr); err == nil {
+			t.Fatalf("round %d: an accept registered an account", i)
 		}
 	}
 }
@@ -347,21 +392,11 @@ func TestInvitationFormErrorsEscape(t *testing.T) {
 		t.Fatalf("title not escaped:\n%s", body)
 	}
 
-	typed := `"><script>alert(1)</script>`
-	r := h.do(http.MethodPost, "/invitations/"+tok+"/accept", "", url.Values{"username": {typed}})
-	mustStatus(t, r, http.StatusBadRequest)
-	body = string(r.Body)
-	if strings.Contains(body, "<script>") || !strings.Contains(body, `value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"`) {
-		t.Fatalf("typed username not escaped:\n%s", body)
-	}
-	if !strings.Contains(body, `action="accept"`) || !strings.Contains(body, "Enter a valid username") {
-		t.Errorf("re-rendered form:\n%s", body)
-	}
-	if r.Header.Get("Content-Security-Policy") == "" {
-		t.Errorf("error page without CSP")
-	}
-
+	var r response
 	r = h.do(http.MethodPost, "/invitations/"+tok+"/decline", "", url.Values{})
+	if r.Header.Get("Content-Security-Policy") == "" {
+		t.Errorf("page without CSP")
+	}
 	mustStatus(t, r, http.StatusOK)
 	if !strings.Contains(string(r.Body), "Invitation declined") {
 		t.Errorf("decline page:\n%s", r.Body)

@@ -23,6 +23,11 @@ type API struct {
 	Log     *slog.Logger
 	BaseURL string           // public base URL for links (no trailing slash)
 	Idem    IdempotencyStore // Idempotency-Key records; nil disables the header
+	// IdemSealKey seals the answers kept for Idempotency-Keys (they may carry tokens).
+	IdemSealKey []byte
+	// SignupURL is where a learner without an account signs up (shown when an invitation is
+	// accepted pending sign-up); empty if not configured.
+	SignupURL string
 }
 
 // Route is one HttpApi event of template.yaml: its event name, method and path.
@@ -97,7 +102,7 @@ func withLogging(log *slog.Logger, next http.Handler) http.Handler {
 				l.ErrorContext(ctx, "panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				writeJSON(rec, http.StatusInternalServerError, detail{detailServerError})
 			}
-			l.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			l.InfoContext(ctx, "request", "method", r.Method, "path", RedactPath(r.URL.Path), "status", rec.status,
 				"duration_ms", time.Since(start).Milliseconds())
 		}()
 		next.ServeHTTP(rec, r)
@@ -137,4 +142,19 @@ func (a *API) authed(h func(http.ResponseWriter, *http.Request, rollcall.Actor))
 		}
 		h(w, r, actor)
 	}
+}
+
+// RedactPath is a request path fit for a log line: an invitation token (a path segment of 43
+// base64url characters, the token's shape) is replaced, since the token is a credential.
+func RedactPath(p string) string {
+	if !strings.Contains(p, "invitations/") {
+		return p
+	}
+	parts := strings.Split(p, "/")
+	for i, seg := range parts {
+		if rollcall.ValidTokenShape(seg) {
+			parts[i] = "[token]"
+		}
+	}
+	return strings.Join(parts, "/")
 }

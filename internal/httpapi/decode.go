@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"strings"
 
@@ -45,6 +46,11 @@ func DecodeFields(r *http.Request) (rollcall.Fields, error) {
 		return formFields(r.PostForm), nil
 	case mt == "multipart/form-data":
 		if err := r.ParseMultipartForm(rollcall.MaxBulkBodyBytes); err != nil {
+			// Within the byte limit, "message too large" means too many parts: a 400.
+			var mbe *http.MaxBytesError
+			if errors.Is(err, multipart.ErrMessageTooLarge) && !errors.As(err, &mbe) {
+				return nil, &parseError{msg: "Malformed request body: too many multipart parts (at most 1000)."}
+			}
 			return nil, bodyError(err)
 		}
 		f := formFields(r.MultipartForm.Value)

@@ -34,6 +34,8 @@ func (a *API) createEnrollment(w http.ResponseWriter, r *http.Request, actor rol
 	}
 	res := a.Resource(r, e, a.Svc.Clock())
 	res.InvitationURL = a.InvitationURL(r, token)
+	// The body carries the invitation's token: no cache may keep it.
+	tokenHeaders(w)
 	w.Header().Set("Location", *res.Links[0].Href)
 	writeJSON(w, http.StatusCreated, res)
 }

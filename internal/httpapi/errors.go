@@ -9,6 +9,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+
+	"github.com/aws/smithy-go"
 
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/rollcall"
@@ -21,6 +24,7 @@ const (
 	detailForbidden     = "You do not have permission to perform this action."
 	detailNotFound      = "Not found."
 	detailServerError   = "A server error occurred."
+	detailInternal      = "Internal error."
 	detailThrottled     = "Request was throttled. Expected available in 1 second."
 )
 
@@ -43,6 +47,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // 5xx at error level with the cause; 4xx are the client's and appear in the access log only.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := errorResponse(err)
+	var qe *rollcall.QuotaError
+	if errors.As(err, &qe) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(qe.RetryAfter.Seconds())+1))
+		writeJSON(w, http.StatusTooManyRequests, detail{qe.Detail})
+		return
+	}
 	switch {
 	case status >= 500:
 		logger(r.Context()).ErrorContext(r.Context(), "request failed", "status", status, "error", err.Error())
@@ -68,6 +78,7 @@ func errorResponse(err error) (int, any) {
 		te  *rollcall.TooLargeError
 		ue  *rollcall.UnprocessableError
 		una *rollcall.UnavailableError
+		fe  *rollcall.ForbiddenError
 		mbe *http.MaxBytesError
 	)
 	switch {
@@ -79,6 +90,8 @@ func errorResponse(err error) (int, any) {
 		return http.StatusUnauthorized, detail{detailNoCredentials}
 	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, rollcall.ErrUnauthorized):
 		return http.StatusUnauthorized, detail{detailInvalidToken}
+	case errors.As(err, &fe):
+		return http.StatusForbidden, detail{fe.Detail}
 	case errors.Is(err, rollcall.ErrForbidden):
 		return http.StatusForbidden, detail{detailForbidden}
 	case errors.Is(err, rollcall.ErrNotFound):
@@ -95,6 +108,10 @@ func errorResponse(err error) (int, any) {
 		return http.StatusUnprocessableEntity, detail{ue.Detail}
 	case errors.Is(err, rollcall.ErrThrottled): // before outages: a throttled store call is wrapped as one
 		return http.StatusTooManyRequests, detail{detailThrottled}
+	case isStoreValidation(err):
+		// A value reached the store that it refuses: a bug (values are checked before any
+		// store call), not an outage to retry.
+		return http.StatusInternalServerError, detail{detailInternal}
 	case errors.As(err, &una):
 		return http.StatusServiceUnavailable, detail{una.Detail}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
@@ -120,3 +137,10 @@ func logger(ctx context.Context) *slog.Logger {
 }
 
 type loggerKey struct{}
+
+// isStoreValidation reports a DynamoDB ValidationException (a key too long, an item over
+// 400 KB, ...) anywhere in err's chain.
+func isStoreValidation(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "ValidationException"
+}

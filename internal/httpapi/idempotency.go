@@ -3,8 +3,13 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -12,19 +17,37 @@ import (
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
-// StoredResponse is the first response to a request with an Idempotency-Key.
+// StoredResponse is the final response to a request with an Idempotency-Key.
 type StoredResponse struct {
-	RequestHash string // SHA-256 of method, path and body
+	RequestHash string // SHA-256 of method, path, content type and body
 	Status      int
-	ContentType string
+	Header      http.Header // what the handler set (Content-Type, Location, Cache-Control, ...)
 	Body        []byte
 }
 
-// IdempotencyStore keeps responses by (caller, key). Put stores rec unless a response is
-// already stored, and returns the one that is stored in the end.
+// Reservation is the state of an Idempotency-Key found by Reserve when it could not take it:
+// either a response (the key is done) or another attempt that is still running.
+type Reservation struct {
+	RequestHash string
+	Response    *StoredResponse // nil while the attempt that holds the key runs
+}
+
+// ErrReservationLost means the attempt no longer holds its key (it lapsed and another attempt
+// took it over): its response is not stored.
+var ErrReservationLost = errors.New("idempotency: reservation lost")
+
+// IdempotencyStore keeps Idempotency-Keys by (scope, key).
+//
+// Reserve takes the key for one attempt (a conditional write) until the given time: it
+// returns a nil Reservation when the attempt holds the key, else what holds it. A running
+// reservation past its time is free (its attempt is gone), so a crashed attempt blocks its
+// key only until then. Complete stores the attempt's final response in place of its
+// reservation; Release gives the key up without a response. Both act only while the attempt
+// still holds the key.
 type IdempotencyStore interface {
-	GetResponse(ctx context.Context, scope, key string) (*StoredResponse, error)
-	PutResponse(ctx context.Context, scope, key string, rec *StoredResponse, ttl time.Duration) (*StoredResponse, error)
+	Reserve(ctx context.Context, scope, key, requestHash, attempt string, until time.Time, ttl time.Duration) (*Reservation, error)
+	Complete(ctx context.Context, scope, key, attempt string, rec *StoredResponse, ttl time.Duration) error
+	Release(ctx context.Context, scope, key, attempt string) error
 }
 
 // IdempotencyTTL is how long a key is remembered.
@@ -32,10 +55,19 @@ const IdempotencyTTL = 24 * time.Hour
 
 const maxIdempotencyKeyLen = 255
 
-// idempotent makes a write retry-safe with the Idempotency-Key header: the same key and body
-// get the first response again without running anything; the same key with another body is a
-// 422. Only final answers are kept (2xx and 4xx); a 5xx is not, so a retry after an outage
-// runs again, which bulk enroll's no-op semantics make safe.
+// Details of the Idempotency-Key answers.
+const (
+	detailKeyInProgress = "A request with this Idempotency-Key is in progress."
+	detailKeyReused     = "This Idempotency-Key was already used with another request."
+)
+
+// idempotent makes a write retry-safe with the Idempotency-Key header (see
+// docs/idempotency.md). The request first reserves its key with a conditional write; only
+// then does it run. A twin that arrives while it runs gets 409, and one with another body 422,
+// without running. A final answer to an authorized request (2xx, and the 4xx that say
+// something about the request) is stored and replayed, with its headers, to every later
+// request with that key and body; anything else (401, 403, 404, 429, 5xx) releases the key,
+// so that a retry runs again, which the writes' no-op semantics make safe.
 func (a *API) idempotent(next func(http.ResponseWriter, *http.Request, rollcall.Actor)) func(http.ResponseWriter, *http.Request, rollcall.Actor) {
 	return func(w http.ResponseWriter, r *http.Request, actor rollcall.Actor) {
 		key := r.Header.Get("Idempotency-Key")
@@ -58,29 +90,52 @@ func (a *API) idempotent(next func(http.ResponseWriter, *http.Request, rollcall.
 		io.WriteString(sum, r.Method+" "+r.URL.Path+"\n"+r.Header.Get("Content-Type")+"\n")
 		sum.Write(body)
 		hash := hex.EncodeToString(sum.Sum(nil))
-		scope := actor.Username + "#" + r.Method + " " + r.URL.Path
+		// The scope keeps callers' and routes' keys apart; the store hashes it into the key, so
+		// its length (a long path) never reaches the table.
+		scope := rollcall.NormalizeUsername(actor.Username) + "#" + r.Method + " " + r.URL.Path
 
-		prev, err := a.Idem.GetResponse(r.Context(), scope, key)
+		attempt := rollcall.NewTokenNonce()
+		until := a.reservationUntil(r.Context())
+		held, err := a.Idem.Reserve(r.Context(), scope, key, hash, attempt, until, IdempotencyTTL)
 		if err != nil {
 			writeError(w, r, &rollcall.UnavailableError{Detail: "The enrollment store is unavailable; retry shortly.", Err: err})
 			return
 		}
-		if prev != nil {
-			replay(w, r, prev, hash)
+		if held != nil {
+			switch {
+			case held.RequestHash != hash:
+				writeError(w, r, &rollcall.UnprocessableError{Detail: detailKeyReused})
+			case held.Response == nil:
+				w.Header().Set("Retry-After", "1")
+				writeJSON(w, http.StatusConflict, detail{detailKeyInProgress})
+			default:
+				body, err := a.openBody(held.Response.Body)
+				if err != nil {
+					// Sealed with another key (it changed within the record's day): a bug to
+					// look at, not something a retry fixes.
+					logger(r.Context()).ErrorContext(r.Context(), "idempotency: stored response cannot be opened", "error", err.Error())
+					writeJSON(w, http.StatusInternalServerError, detail{detailInternal})
+					return
+				}
+				prev := *held.Response
+				prev.Body = body
+				replay(w, &prev)
+			}
 			return
 		}
+
 		rec := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
-		next(rec, r.WithContext(rollcall.WithRequestKey(r.Context(), scope+"#"+key)), actor)
-		if rec.status < 500 {
-			stored, err := a.Idem.PutResponse(context.WithoutCancel(r.Context()), scope, key, &StoredResponse{
-				RequestHash: hash, Status: rec.status, ContentType: rec.header.Get("Content-Type"), Body: rec.body.Bytes()}, IdempotencyTTL)
+		next(rec, r, actor)
+		ctx := context.WithoutCancel(r.Context())
+		if keepResponse(rec.status) {
+			err := a.Idem.Complete(ctx, scope, key, attempt, &StoredResponse{
+				RequestHash: hash, Status: rec.status, Header: rec.header.Clone(), Body: a.sealBody(rec.body.Bytes())}, IdempotencyTTL)
 			if err != nil {
-				logger(r.Context()).WarnContext(r.Context(), "idempotency: response not stored", "error", err.Error())
-			} else if stored != nil && stored.RequestHash == hash && stored.Status != rec.status {
-				// A concurrent twin finished first: answer as it did.
-				replay(w, r, stored, hash)
-				return
+				logger(ctx).WarnContext(ctx, "idempotency: response not stored", "error", err.Error())
 			}
+		} else if err := a.Idem.Release(ctx, scope, key, attempt); err != nil && !errors.Is(err, ErrReservationLost) {
+			// The reservation lapses at its time anyway.
+			logger(ctx).WarnContext(ctx, "idempotency: key not released", "error", err.Error())
 		}
 		for k, v := range rec.header {
 			w.Header()[k] = v
@@ -90,13 +145,32 @@ func (a *API) idempotent(next func(http.ResponseWriter, *http.Request, rollcall.
 	}
 }
 
-func replay(w http.ResponseWriter, r *http.Request, prev *StoredResponse, hash string) {
-	if prev.RequestHash != hash {
-		writeError(w, r, &rollcall.UnprocessableError{Detail: "This Idempotency-Key was already used with another request."})
-		return
+// keepResponse says which answers are final: what the request itself decided. 401 and 403
+// say who asked, 404 may be an unauthorized caller's answer too, 429 and 5xx say when.
+func keepResponse(status int) bool {
+	switch {
+	case status >= 500, status < 200:
+		return false
+	case status == http.StatusUnauthorized, status == http.StatusForbidden, status == http.StatusNotFound,
+		status == http.StatusTooManyRequests, status == http.StatusConflict:
+		return false
 	}
-	if prev.ContentType != "" {
-		w.Header().Set("Content-Type", prev.ContentType)
+	return true
+}
+
+// reservationMargin is how much longer a reservation lives than the course leases its
+// attempt may take (see rollcall.Service.LeaseUntil): a key is only free again once every
+// lease its crashed attempt held has lapsed.
+const reservationMargin = 5 * time.Second
+
+// reservationUntil is when a reservation taken now lapses if its attempt never finishes.
+func (a *API) reservationUntil(ctx context.Context) time.Time {
+	return a.Svc.LeaseUntil(ctx, time.Now()).Add(reservationMargin)
+}
+
+func replay(w http.ResponseWriter, prev *StoredResponse) {
+	for k, v := range prev.Header {
+		w.Header()[k] = v
 	}
 	w.Header().Set("Idempotent-Replayed", "true")
 	w.WriteHeader(prev.Status)
@@ -129,4 +203,47 @@ func (b *bufferedResponse) WriteHeader(code int) {
 func (b *bufferedResponse) Write(p []byte) (int, error) {
 	b.wrote = true
 	return b.body.Write(p)
+}
+
+// Stored answers may carry secrets (the Redu create's invitation_url holds a token), so they
+// are sealed at rest: AES-256-GCM with a key derived from IdemSealKey (nil keeps them plain).
+
+func (a *API) aead() cipher.AEAD {
+	if len(a.IdemSealKey) == 0 {
+		return nil
+	}
+	m := hmac.New(sha256.New, a.IdemSealKey)
+	m.Write([]byte("idempotency-response-v1"))
+	block, err := aes.NewCipher(m.Sum(nil))
+	if err != nil {
+		panic(err) // a 32-byte key always makes a cipher
+	}
+	g, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return g
+}
+
+func (a *API) sealBody(body []byte) []byte {
+	g := a.aead()
+	if g == nil {
+		return body
+	}
+	nonce := make([]byte, g.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return g.Seal(nonce, nonce, body, nil)
+}
+
+func (a *API) openBody(sealed []byte) ([]byte, error) {
+	g := a.aead()
+	if g == nil {
+		return sealed, nil
+	}
+	if len(sealed) < g.NonceSize() {
+		return nil, errors.New("sealed body too short")
+	}
+	return g.Open(nil, sealed[:g.NonceSize()], sealed[g.NonceSize():], nil)
 }

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
@@ -20,7 +19,7 @@ func (a *API) InvitationOps() map[string]http.HandlerFunc {
 	}
 }
 
-// maxInvitationBody bounds accept/decline bodies (a username, at most).
+// maxInvitationBody bounds accept/decline bodies (they carry nothing the answer needs).
 const maxInvitationBody = 16 << 10
 
 // tokenHeaders keep the token (it is in the URL) out of caches and Referer headers.
@@ -31,28 +30,44 @@ func tokenHeaders(w http.ResponseWriter) {
 	h.Set("X-Content-Type-Options", "nosniff")
 }
 
-// acceptInvitation is POST /api/invitations/{token}/accept with an optional {"username"}:
-// 200 and the enrollment, now active.
+// pendingResource is the answer to an accept pending sign-up: the enrollment and where to
+// sign up (null if not configured).
+type pendingResource struct {
+	EnrollmentResource
+	SignupURL *string `json:"signup_url"`
+}
+
+// acceptInvitation is POST /api/invitations/{token}/accept: 200 and the enrollment. With a
+// bearer token it is accepted for that signed-in user (whose email must be the invitation's);
+// without one, for the account of the invitation's email, or pending its sign-up.
 func (a *API) acceptInvitation(w http.ResponseWriter, r *http.Request) {
 	tokenHeaders(w)
-	r.Body = http.MaxBytesReader(w, r.Body, maxInvitationBody)
-	var in struct {
-		Username *string `json:"username"`
+	var actor *rollcall.Actor
+	if r.Header.Get("Authorization") != "" {
+		act, err := a.authenticate(r)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		actor = &act
 	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxInvitationBody)
+	var in struct{}
 	if err := decodeJSON(r, &in); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	username := ""
-	if in.Username != nil {
-		username = *in.Username
-	}
-	res, err := a.Svc.AcceptInvitation(r.Context(), r.PathValue("token"), username)
+	res, err := a.Svc.AcceptInvitation(r.Context(), r.PathValue("token"), actor)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.Resource(r, res.Enrollment, a.Svc.Clock()))
+	body := a.Resource(r, res.Enrollment, a.Svc.Clock())
+	if res.Pending {
+		writeJSON(w, http.StatusOK, pendingResource{EnrollmentResource: body, SignupURL: optional(a.SignupURL)})
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // declineInvitation is POST /api/invitations/{token}/decline: 200 and the enrollment, declined.
@@ -75,42 +90,30 @@ func (a *API) invitationPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The page is /invitations/<token>; relative actions keep working under any base path.
-	writePage(w, http.StatusOK, invitationView(inv, token+"/accept", token+"/decline", "", ""))
+	writePage(w, http.StatusOK, invitationView(inv, token+"/accept", token+"/decline", a.SignupURL))
 }
 
-// invitationFormAccept is POST /invitations/{token}/accept from the page's form.
+// invitationFormAccept is POST /invitations/{token}/accept from the page's form (no login:
+// the account of the invitation's email, or pending its sign-up).
 func (a *API) invitationFormAccept(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
-	username, err := formValue(w, r, "username")
+	if _, err := formValue(w, r, ""); err != nil {
+		a.pageError(w, r, err)
+		return
+	}
+	res, err := a.Svc.AcceptInvitation(r.Context(), token, nil)
 	if err != nil {
 		a.pageError(w, r, err)
 		return
 	}
-	res, err := a.Svc.AcceptInvitation(r.Context(), token, username)
-	var ve *rollcall.ValidationError
-	if errors.As(err, &ve) {
-		// Show the form again with the message next to the field.
-		inv, ierr := a.Svc.Invitation(r.Context(), token)
-		if ierr != nil {
-			a.pageError(w, r, ierr)
-			return
-		}
-		msg := strings.Join(ve.Fields["username"], " ")
-		if msg == "" {
-			for _, msgs := range ve.Fields {
-				msg = strings.Join(msgs, " ")
-			}
-		}
-		// This page is /invitations/<token>/accept: "accept" and "decline" are its siblings.
-		writePage(w, http.StatusBadRequest, invitationView(inv, "accept", "decline", username, msg))
-		return
+	view := pageView{Title: "You're enrolled", Kind: "accepted", CourseTitle: res.Course.Title, CourseID: res.Course.ID}
+	if res.User != nil {
+		view.Username = res.User.Username
 	}
-	if err != nil {
-		a.pageError(w, r, err)
-		return
+	if res.Pending {
+		view.Title, view.Kind = "Invitation accepted", "pending"
+		view.Email, view.SignupURL = res.Enrollment.Email, a.SignupURL
 	}
-	view := pageView{Title: "You're enrolled", Kind: "accepted", CourseTitle: res.Course.Title, CourseID: res.Course.ID,
-		Username: res.User.Username, Registered: res.Registered}
 	writePage(w, http.StatusOK, view)
 }
 

@@ -21,7 +21,8 @@ import (
 // pageView is everything the invitation pages show.
 type pageView struct {
 	Title string
-	// Kind: "invitation" (the form), "accepted", "declined" or "error".
+	// Kind: "invitation" (the form), "accepted", "pending" (accepted pending sign-up),
+	// "declined" or "error".
 	Kind        string
 	CourseTitle string
 	CourseID    string
@@ -29,24 +30,20 @@ type pageView struct {
 	ExpiresISO  string // RFC 3339, for <time datetime>
 	Email       string
 	HasAccount  bool
-	Username    string // the account (HasAccount), or what the user typed
-	Registered  bool   // accepting created the account
+	Username    string // the account (HasAccount)
+	SignupURL   string // where to sign up (pending), if configured
 	AcceptURL   string
 	DeclineURL  string
-	FieldError  string // next to the username field
 	Message     string // error pages
 }
 
-func invitationView(inv *rollcall.Invitation, acceptURL, declineURL, typed, fieldErr string) pageView {
+func invitationView(inv *rollcall.Invitation, acceptURL, declineURL, signupURL string) pageView {
 	e := inv.Enrollment
 	v := pageView{
 		Title: "Invitation to " + inv.Course.Title, Kind: "invitation",
 		CourseTitle: inv.Course.Title, CourseID: inv.Course.ID, Email: e.Email,
-		HasAccount: inv.HasAccount, Username: inv.Username,
-		AcceptURL: acceptURL, DeclineURL: declineURL, FieldError: fieldErr,
-	}
-	if !inv.HasAccount {
-		v.Username = typed
+		HasAccount: inv.HasAccount, Username: inv.Username, SignupURL: signupURL,
+		AcceptURL: acceptURL, DeclineURL: declineURL,
 	}
 	if !e.ExpiresAt.IsZero() {
 		v.ExpiresAt = e.ExpiresAt.UTC().Format("Monday, 2 January 2006, 15:04 UTC")
@@ -118,17 +115,9 @@ func renderPage(v pageView) string {
 			p.text(v.Username)
 			p.markup("</strong>.</p>\n")
 		} else {
-			p.markup("    <label for=\"username\">Choose a username</label>\n    <input type=\"text\" id=\"username\" name=\"username\"")
-			p.attr("value", v.Username)
-			p.markup(" maxlength=\"150\" autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\"" +
-				" pattern=\"[A-Za-z0-9_.@+\\-]+\" title=\"Letters, digits and @ . + - _ only\">\n")
-			if v.FieldError != "" {
-				p.markup("    <p class=\"error\" id=\"username-error\">")
-				p.text(v.FieldError)
-				p.markup("</p>\n")
-			} else {
-				p.markup("    <p class=\"hint\">Letters, digits and @ . + - _ only. Leave it empty and we will pick one for you.</p>\n")
-			}
+			p.markup("    <p class=\"hint\" id=\"signup-hint\">There is no account for ")
+			p.text(v.Email)
+			p.markup(" yet. Accept now, then sign up with this email address: your enrollment becomes active when your account is created.</p>\n")
 		}
 		p.markup("    <button type=\"submit\" class=\"accept\" id=\"accept\">Accept</button>\n  </form>\n  <form method=\"post\"")
 		p.attr("action", v.DeclineURL)
@@ -145,10 +134,18 @@ func renderPage(v pageView) string {
 		p.markup("! Your enrollment in course ")
 		p.text(v.CourseID)
 		p.markup(" is active.</p>\n")
-		if v.Registered {
-			p.markup("  <p class=\"muted\">We created your account with the username <strong>")
-			p.text(v.Username)
-			p.markup("</strong>.</p>\n")
+	case "pending":
+		p.markup("  <h1 id=\"result\">Invitation accepted</h1>\n  <p>You accepted the invitation to ")
+		p.text(v.CourseTitle)
+		p.markup(" (course ")
+		p.text(v.CourseID)
+		p.markup(").</p>\n  <p id=\"pending\">One step left: create your account with the email address <strong>")
+		p.text(v.Email)
+		p.markup("</strong>. Your enrollment becomes active as soon as the account exists.</p>\n")
+		if v.SignupURL != "" {
+			p.markup("  <p><a class=\"signup\" id=\"signup\"")
+			p.attr("href", v.SignupURL)
+			p.markup(">Sign up</a></p>\n")
 		}
 	case "declined":
 		p.markup("  <h1 id=\"result\">Invitation declined</h1>\n  <p>You declined the invitation to ")
@@ -181,10 +178,8 @@ const pageCSS = `  *, *::before, *::after { box-sizing: border-box; }
   h1 { font-size: 1.4rem; line-height: 1.3; margin: 0 0 1rem; overflow-wrap: anywhere; }
   p { margin: 0 0 1rem; overflow-wrap: anywhere; }
   .muted { color: #59636e; font-size: .95rem; }
-  label { display: block; font-weight: 600; margin-bottom: .25rem; }
-  input[type=text] { width: 100%; font-size: 1rem; padding: .7rem .75rem; border: 1px solid #c9ced6; border-radius: 8px; }
   .hint { font-size: .9rem; color: #59636e; margin: .35rem 0 1rem; }
-  .error { color: #b42318; font-weight: 600; margin: .35rem 0 1rem; }
+  .signup { display: block; text-align: center; font-weight: 600; padding: .8rem 1rem; border-radius: 8px; background: #1a7f37; color: #fff; text-decoration: none; }
   button { display: block; width: 100%; font-size: 1.05rem; font-weight: 600; padding: .8rem 1rem; border-radius: 8px; border: 1px solid transparent; cursor: pointer; }
   .accept { background: #1a7f37; color: #fff; margin-bottom: .75rem; }
   .decline { background: #fff; color: #1f2328; border-color: #c9ced6; }

@@ -17,7 +17,7 @@ func TestInvitationPageEscapesAndHeaders(t *testing.T) {
 		Course:     &rollcall.Course{ID: "course-v1:A+B+C", Title: evil},
 	}
 	rec := httptest.NewRecorder()
-	writePage(rec, http.StatusBadRequest, invitationView(inv, "tok/accept", "tok/decline", evil, evil))
+	writePage(rec, http.StatusBadRequest, invitationView(inv, "tok/accept", "tok/decline", evil))
 	body := rec.Body.String()
 	if rec.Code != http.StatusBadRequest {
 		t.Fatalf("status %d", rec.Code)
@@ -44,5 +44,16 @@ func TestInvitationPageEscapesAndHeaders(t *testing.T) {
 		if !strings.HasPrefix(h.Get(k), v) {
 			t.Errorf("%s = %q, want %q", k, h.Get(k), v)
 		}
+	}
+}
+
+func TestPendingPageEscapes(t *testing.T) {
+	evil := `"><script>alert(1)</script>`
+	rec := httptest.NewRecorder()
+	writePage(rec, http.StatusOK, pageView{Title: "Invitation accepted", Kind: "pending", CourseTitle: evil, CourseID: "c",
+		Email: evil + "@example.com", SignupURL: "https://id.example.com/?a=1&b=" + evil})
+	body := rec.Body.String()
+	if strings.Contains(body, "<script") || !strings.Contains(body, `href="https://id.example.com/?a=1&amp;b=&#34;&gt;&lt;script&gt;`) {
+		t.Fatalf("page:\n%s", body)
 	}
 }

@@ -33,7 +33,11 @@ const So2CreatedLayout = "2006-01-02 15:04"
 
 // so2List is GET /api/so2/v1/enrollments.
 func (a *API) so2List(w http.ResponseWriter, r *http.Request, actor rollcall.Actor) {
-	q := r.URL.Query()
+	q, qerr := parseQuery(r, "course_id", "username", "email", "days", "page_size", "cursor")
+	if qerr != nil {
+		writeError(w, r, qerr)
+		return
+	}
 	res, err := a.Svc.ListSo2Enrollments(r.Context(), actor, rollcall.So2Query{
 		CourseID: courseParam(listParam(q, "course_id")), Username: listParam(q, "username"), Email: listParam(q, "email"),
 		Days: listParam(q, "days"), PageSize: listParam(q, "page_size"), Cursor: listParam(q, "cursor"),
@@ -56,7 +60,11 @@ func (a *API) so2List(w http.ResponseWriter, r *http.Request, actor rollcall.Act
 
 // listCourseEnrollments is GET /api/courses/{course_id}/enrollments[?state=].
 func (a *API) listCourseEnrollments(w http.ResponseWriter, r *http.Request, actor rollcall.Actor) {
-	q := r.URL.Query()
+	q, qerr := parseQuery(r, "state", "page_size", "cursor")
+	if qerr != nil {
+		writeError(w, r, qerr)
+		return
+	}
 	res, err := a.Svc.ListCourseEnrollments(r.Context(), actor, r.PathValue("course_id"), rollcall.CourseListQuery{
 		State: listParam(q, "state"), PageSize: listParam(q, "page_size"), Cursor: listParam(q, "cursor"),
 	})
@@ -69,7 +77,11 @@ func (a *API) listCourseEnrollments(w http.ResponseWriter, r *http.Request, acto
 
 // listUserEnrollments is GET /api/users/{username}/enrollments[?courses_ids[]=A&...].
 func (a *API) listUserEnrollments(w http.ResponseWriter, r *http.Request, actor rollcall.Actor) {
-	q := r.URL.Query()
+	q, qerr := parseQuery(r, "page_size", "cursor")
+	if qerr != nil {
+		writeError(w, r, qerr)
+		return
+	}
 	var courses []string
 	for _, k := range []string{"courses_ids[]", "courses_ids"} {
 		for _, v := range q[k] {
@@ -147,4 +159,33 @@ func courseParam(s string) string {
 		}
 	}
 	return s
+}
+
+// parseQuery reads the query string strictly: a pair that does not decode is a 400 naming its
+// parameter (rather than silently dropped, which would widen a filtered list), and so is a
+// parameter of singles given more than once.
+func parseQuery(r *http.Request, singles ...string) (url.Values, error) {
+	q := url.Values{}
+	for _, pair := range strings.Split(r.URL.RawQuery, "&") {
+		if pair == "" {
+			continue
+		}
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		key, kerr := url.QueryUnescape(rawKey)
+		value, verr := url.QueryUnescape(rawValue)
+		if kerr != nil || verr != nil || strings.Contains(pair, ";") {
+			field := key
+			if kerr != nil || field == "" {
+				field = "query"
+			}
+			return nil, rollcall.FieldError(field, "Not a valid query string value.")
+		}
+		q[key] = append(q[key], value)
+	}
+	for _, name := range singles {
+		if len(q[name]) > 1 {
+			return nil, rollcall.FieldError(name, "Expected a single value, not a list.")
+		}
+	}
+	return q, nil
 }

@@ -30,6 +30,7 @@ type EnrollmentResource struct {
 	CreatedAt     string  `json:"created_at"`
 	UpdatedAt     string  `json:"updated_at"`
 	ExpiresAt     *string `json:"expires_at"`
+	AcceptedAt    *string `json:"accepted_at,omitempty"`
 	Links         []Link  `json:"links"`
 	InvitationURL string  `json:"invitation_url,omitempty"`
 }
@@ -60,7 +61,8 @@ func (a *API) baseURL(r *http.Request) string {
 // Resource renders an enrollment; now decides whether an open invitation has expired.
 func (a *API) Resource(r *http.Request, e *rollcall.Enrollment, now time.Time) EnrollmentResource {
 	base := a.baseURL(r)
-	self := base + "/api/enrollments/" + e.ID
+	id := a.Svc.PublicID(e)
+	self := base + "/api/enrollments/" + id
 	course := base + "/api/courses/" + url.PathEscape(e.CourseID)
 	var user *string
 	if e.Username != "" {
@@ -68,7 +70,7 @@ func (a *API) Resource(r *http.Request, e *rollcall.Enrollment, now time.Time) E
 		user = &u
 	}
 	res := EnrollmentResource{
-		ID: e.ID, CourseID: e.CourseID, Email: e.Email, Username: optional(e.Username),
+		ID: id, CourseID: e.CourseID, Email: e.Email, Username: optional(e.Username),
 		State: string(e.Effective(now)), Role: e.Role, Mode: e.Mode, IsActive: e.IsActive(),
 		AutoEnroll: e.AutoEnroll, Cohort: optional(e.Cohort),
 		CreatedAt: rfc3339(e.CreatedAt), UpdatedAt: rfc3339(e.UpdatedAt),
@@ -77,6 +79,10 @@ func (a *API) Resource(r *http.Request, e *rollcall.Enrollment, now time.Time) E
 	if !e.ExpiresAt.IsZero() {
 		x := rfc3339(e.ExpiresAt)
 		res.ExpiresAt = &x
+	}
+	if !e.AcceptedAt.IsZero() {
+		x := rfc3339(e.AcceptedAt)
+		res.AcceptedAt = &x
 	}
 	return res
 }

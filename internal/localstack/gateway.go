@@ -20,6 +20,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/rollcall/rollcall/internal/httpapi"
 	"github.com/rollcall/rollcall/internal/samtemplate"
 )
 
@@ -103,7 +104,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ro, params := g.routes.match(r.Method, r.URL.EscapedPath())
 	if ro == nil {
 		writeJSON(w, http.StatusNotFound, notFoundBody)
-		g.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", http.StatusNotFound, "route", "-")
+		g.log.Info("request", "method", r.Method, "path", httpapi.RedactPath(r.URL.Path), "status", http.StatusNotFound, "route", "-")
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, g.opts.MaxBodyBytes+1))
@@ -132,7 +133,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, ro, start, err)
 		return
 	}
-	g.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", status,
+	g.log.Info("request", "method", r.Method, "path", httpapi.RedactPath(r.URL.Path), "status", status,
 		"function", ro.function, "ms", time.Since(start).Milliseconds())
 }
 

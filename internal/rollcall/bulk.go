@@ -100,9 +100,11 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 		}
 	}
 
-	// action: required choice.
+	// action: required choice, one value (a list, or a repeated form field, is not one).
 	if a, ok := f["action"]; !ok || !a.Present {
 		v.Add("action", "This field is required.")
+	} else if a.multiple() {
+		v.Add("action", "Expected a single value, not a list.")
 	} else {
 		s := single(a)
 		switch s {
@@ -115,6 +117,11 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 		}
 	}
 
+	for _, name := range []string{"auto_enroll", "email_students"} {
+		if fd := f[name]; fd.Present && fd.multiple() {
+			v.Add(name, "Expected a single value, not a list.")
+		}
+	}
 	var valid bool
 	if r.AutoEnroll, valid = parseBool(f["auto_enroll"]); !valid {
 		v.Add("auto_enroll", msgInvalidBoolean)
@@ -128,12 +135,23 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 			v.Add("cohorts", "Expected a list of items.")
 		} else if cs := splitField(c, SplitCommaList); len(cs) > 0 {
 			r.Cohorts = cs
+			for _, x := range cs {
+				if HasControl(x) {
+					v.Add("cohorts", "Cohort names may not contain control characters.")
+					break
+				}
+			}
 		}
 	}
 
 	if rs, ok := f["reason"]; ok && rs.Present {
 		r.Reason = strings.TrimSpace(strings.Join(rs.Values, " "))
-		if len(r.Reason) > MaxReasonLen {
+		switch {
+		case rs.multiple():
+			v.Add("reason", "Expected a single value, not a list.")
+		case HasControl(r.Reason):
+			v.Add("reason", "This field may not contain control characters.")
+		case len(r.Reason) > MaxReasonLen:
 			v.Add("reason", fmt.Sprintf("Ensure this field has no more than %d characters.", MaxReasonLen))
 		}
 	}
@@ -172,6 +190,21 @@ func splitField(f Field, split func(string) []string) []string {
 		out = append(out, split(s)...)
 	}
 	return out
+}
+
+// multiple reports a field given as a list or more than once where one value is expected.
+func (f Field) multiple() bool { return f.List || len(f.Values) > 1 }
+
+// HasControl reports control characters (C0, DEL, C1, and the Unicode line and paragraph
+// separators): none belongs in a title, cohort or reason, and in a mail subject CR/LF would
+// be header injection.
+func HasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r >= 0x7f && r < 0xa0 || r == '\u2028' || r == '\u2029' {
+			return true
+		}
+	}
+	return false
 }
 
 func single(f Field) string {

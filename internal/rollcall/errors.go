@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 )
 
 // Sentinel errors. Adapters map them to HTTP statuses (see httpapi).
@@ -104,3 +105,19 @@ var (
 	ErrInvitationExpired = &GoneError{Detail: "This invitation has expired."}
 	ErrInvitationInvalid = &GoneError{Detail: "This invitation is no longer valid."}
 )
+
+// QuotaError is a 429 with its own detail and wait.
+type QuotaError struct {
+	Detail     string
+	RetryAfter time.Duration
+}
+
+func (e *QuotaError) Error() string { return e.Detail }
+
+// ForbiddenError is a 403 with its own detail; it is ErrForbidden too.
+type ForbiddenError struct{ Detail string }
+
+func (e *ForbiddenError) Error() string { return e.Detail }
+
+// Is makes errors.Is(err, ErrForbidden) hold.
+func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }

@@ -63,5 +63,37 @@ var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9_.@+-]{1,150}$`)
 // ValidUsername reports whether s is an acceptable username (Django's username rules).
 func ValidUsername(s string) bool { return usernamePattern.MatchString(s) }
 
-// NormalizeUsername is the form a username is keyed by (unique case-insensitively).
-func NormalizeUsername(s string) string { return strings.ToLower(s) }
+// NormalizeUsername is the form a username is keyed and compared by: ASCII lower case only.
+// strings.ToLower would fold some non-ASCII letters onto ASCII ones (U+0130 onto "i", the
+// Kelvin sign U+212A onto "k"), making "al\u0130ce" the same account as "alice".
+func NormalizeUsername(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// MaxIdentifierLen is the longest identifier looked up: an email is at most 254 characters and
+// a username 150; anything longer is an invalidIdentifier without a store call.
+const MaxIdentifierLen = maxEmailLen
+
+// Resolvable is the distinct identifiers that could name an account: a valid username, or
+// something with '@' of at most MaxIdentifierLen (looked up as an email). Nothing else is
+// looked up, so no value reaches the store as a key it would refuse.
+func Resolvable(identifiers []string) []string {
+	out := make([]string, 0, len(identifiers))
+	for _, id := range dedupe(identifiers) {
+		if len(id) <= MaxIdentifierLen && (ValidUsername(id) || strings.Contains(id, "@")) {
+			out = append(out, id)
+		}
+	}
+	return out
+}

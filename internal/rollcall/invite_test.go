@@ -1,56 +1,39 @@
 package rollcall
 
 import (
-	"strings"
 	"testing"
 	"time"
 )
 
-func TestUsernameBase(t *testing.T) {
-	cases := map[string]string{
-		"alice@example.com":              "alice",
-		"Bob.Smith+news@example.com":     "Bob.Smith+news",
-		"o'connor@example.com":           "oconnor",
-		"!#$%@example.com":               "learner",
-		"j\u00fcrgen_m-x@example.com":    "jrgen_m-x",
-		strings.Repeat("a", 64) + "@x.y": strings.Repeat("a", MaxDerivedUsernameBase),
-		"weird@local@example.com":        "weirdlocal",
+// An invitation accepted pending sign-up keeps its place (invited, auto-enroll, no expiry),
+// its token is used, a later bulk enroll without auto_enroll keeps it auto-enroll, and
+// registering the email activates it.
+func TestAcceptPending(t *testing.T) {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	inv, _ := Enroll(nil, "course-v1:A+B+C", "a@example.com", nil, Edit{Actor: "staff", Source: SourceBulk, Now: now})
+	p, err := AcceptPending(inv, Edit{Actor: "a@example.com", Source: SourceInvitation, Now: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for in, want := range cases {
-		got := UsernameBase(in)
-		if got != want {
-			t.Errorf("UsernameBase(%q) = %q, want %q", in, got, want)
-		}
-		if !ValidUsername(got) {
-			t.Errorf("UsernameBase(%q) = %q is not a valid username", in, got)
-		}
+	if p.State != StateInvited || !p.AutoEnroll || p.AcceptedAt.IsZero() || !p.ExpiresAt.IsZero() || p.TokenHash != inv.TokenHash {
+		t.Fatalf("pending = %+v", p)
 	}
-}
-
-func TestUsernameCandidates(t *testing.T) {
-	seen := map[string]bool{}
-	for i := 0; i < 50; i++ {
-		c := usernameCandidate("ann", i)
-		if !strings.HasPrefix(c, "ann") || !ValidUsername(c) {
-			t.Fatalf("candidate %d = %q", i, c)
-		}
-		switch i {
-		case 0:
-			if c != "ann" {
-				t.Fatalf("first candidate = %q", c)
-			}
-		case 1:
-			if c != "ann2" {
-				t.Fatalf("second candidate = %q", c)
-			}
-		}
-		if i < 9 && seen[c] {
-			t.Fatalf("candidate %d repeats %q", i, c)
-		}
-		seen[c] = true
+	if _, err := AcceptPending(p, Edit{Now: now.Add(2 * time.Hour)}); err != ErrInvitationInvalid {
+		t.Fatalf("second accept: %v", err)
 	}
-	if n := len(usernameCandidate("ann", 49)) - 3; n < 6 {
-		t.Errorf("late candidates should carry more digits, got %d", n)
+	if _, err := Decline(p, Edit{Now: now.Add(2 * time.Hour)}); err != ErrInvitationInvalid {
+		t.Fatalf("decline after accept: %v", err)
+	}
+	if p.Effective(now.AddDate(1, 0, 0)) != StateInvited {
+		t.Fatalf("a pending acceptance expired")
+	}
+	again, changed := Enroll(p, p.CourseID, p.Email, nil, Edit{Actor: "staff", Source: SourceBulk, Now: now.Add(3 * time.Hour)})
+	if changed || !again.AutoEnroll {
+		t.Fatalf("re-enroll without auto_enroll: changed=%v %+v", changed, again)
+	}
+	reg, ok := Register(p, &User{Username: "a", Email: "a@example.com"}, Edit{Actor: "a", Source: SourceRegistration, Now: now.Add(4 * time.Hour)})
+	if !ok || reg.State != StateActive || reg.Username != "a" || !reg.AcceptedAt.IsZero() {
+		t.Fatalf("registered = %+v", reg)
 	}
 }
 

@@ -273,9 +273,14 @@ func (s *Service) ListUserEnrollments(ctx context.Context, actor Actor, username
 	return s.result(scope, page), nil
 }
 
-// GetEnrollment is GET /api/enrollments/{id}: staff, the course's admins and the
-// enrollment's own user may see it.
-func (s *Service) GetEnrollment(ctx context.Context, actor Actor, id string) (*Enrollment, error) {
+// GetEnrollment is GET /api/enrollments/{id} (a public id): staff, the course's admins and
+// the enrollment's own user may see it; anyone else gets ErrNotFound, as for an enrollment
+// that does not exist.
+func (s *Service) GetEnrollment(ctx context.Context, actor Actor, publicID string) (*Enrollment, error) {
+	id, err := s.storeID(publicID)
+	if err != nil {
+		return nil, err
+	}
 	e, err := s.Store.GetEnrollment(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrNotFound
@@ -291,7 +296,7 @@ func (s *Service) GetEnrollment(ctx context.Context, actor Actor, id string) (*E
 		return nil, unavailable("get enrollment: get course", err)
 	}
 	if err != nil || !c.IsAdmin(actor.Username) {
-		return nil, ErrForbidden
+		return nil, ErrNotFound
 	}
 	return e, nil
 }

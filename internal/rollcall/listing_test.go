@@ -19,18 +19,17 @@ type listFake struct {
 	courses map[string]*Course
 	users   map[string]*User // by normalized username
 	es      []*Enrollment
-
-	mu    sync.Mutex // the service reads a staff page in a goroutine, beside the course
-	calls []string
+	mu      sync.Mutex // calls: a staff course list reads its page in a goroutine that may outlive a 404
+	calls   []string
 }
 
-func (f *listFake) record(call string) {
+func (f *listFake) call(name string) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, call)
+	f.calls = append(f.calls, name)
+	f.mu.Unlock()
 }
 
-func (f *listFake) callList() []string {
+func (f *listFake) callLog() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.calls...)
@@ -60,7 +59,7 @@ func (f *listFake) GetEnrollment(_ context.Context, id string) (*Enrollment, err
 }
 
 func (f *listFake) GetEnrollments(_ context.Context, ids []string) (map[string]*Enrollment, error) {
-	f.record("GetEnrollments")
+	f.call("GetEnrollments")
 	out := map[string]*Enrollment{}
 	for _, e := range f.es {
 		if slices.Contains(ids, e.ID) {
@@ -71,7 +70,7 @@ func (f *listFake) GetEnrollments(_ context.Context, ids []string) (map[string]*
 }
 
 func (f *listFake) PersonEnrollments(_ context.Context, email string) ([]*Enrollment, error) {
-	f.record("PersonEnrollments")
+	f.call("PersonEnrollments")
 	var out []*Enrollment
 	for _, e := range f.es {
 		if e.Email == NormalizeEmail(email) {
@@ -82,12 +81,12 @@ func (f *listFake) PersonEnrollments(_ context.Context, email string) ([]*Enroll
 }
 
 func (f *listFake) CourseEnrollmentsPage(_ context.Context, courseID string, q PageQuery) (*EnrollmentPage, error) {
-	f.record("CourseEnrollmentsPage")
+	f.call("CourseEnrollmentsPage")
 	return PageOf(f.es, q, func(e *Enrollment) bool { return e.CourseID == courseID }), nil
 }
 
 func (f *listFake) RecentEnrollmentsPage(_ context.Context, q PageQuery) (*EnrollmentPage, error) {
-	f.record("RecentEnrollmentsPage")
+	f.call("RecentEnrollmentsPage")
 	q.Filter.Registered = true
 	return PageOf(f.es, q, nil), nil
 }
@@ -213,7 +212,7 @@ func TestSo2Routes(t *testing.T) {
 		if _, err := s.ListSo2Enrollments(ctx, listStaff, q); err != nil {
 			t.Fatal(err)
 		}
-		if calls := f.callList(); len(calls) != 1 || calls[0] != want {
+		if calls := f.callLog(); len(calls) != 1 || calls[0] != want {
 			t.Errorf("%+v: calls %v, want [%s]", q, calls, want)
 		}
 	}
@@ -311,7 +310,7 @@ func TestUserListAndGet(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(listKeys(res.Items), []string{"B:bob@example.com"}) {
 		t.Fatalf("courses_ids: %v %v", err, res)
 	}
-	if calls := f.callList(); !reflect.DeepEqual(calls, []string{"GetEnrollments"}) {
+	if calls := f.callLog(); !reflect.DeepEqual(calls, []string{"GetEnrollments"}) {
 		t.Errorf("courses_ids read with %v", calls)
 	}
 	if _, err := s.ListUserEnrollments(ctx, listBob, "carol", UserListQuery{}); !errors.Is(err, ErrForbidden) {
@@ -324,16 +323,20 @@ func TestUserListAndGet(t *testing.T) {
 		t.Errorf("unknown user: %v", err)
 	}
 
-	bobB := EnrollmentID(listB, "bob@example.com")
-	carolA := EnrollmentID(listA, "carol@example.com")
+	pub := func(course, email string) string { return s.PublicID(&Enrollment{ID: EnrollmentID(course, email)}) }
+	bobB := pub(listB, "bob@example.com")
+	carolA := pub(listA, "carol@example.com")
 	for _, tc := range []struct {
 		actor Actor
 		id    string
 		err   error
 	}{
 		{listStaff, bobB, nil}, {listBob, bobB, nil}, {listAda, carolA, nil}, {Actor{Username: "CAROL"}, carolA, nil},
-		{listAda, bobB, ErrForbidden}, {listBob, carolA, ErrForbidden},
-		{listStaff, EnrollmentID(listB, "nobody@example.com"), ErrNotFound}, {listStaff, "bad id", ErrNotFound},
+		// Whoever may not see an enrollment gets 404, as for one that does not exist; the
+		// store id (a plain hash of email and course) is not an id the API knows.
+		{listAda, bobB, ErrNotFound}, {listBob, carolA, ErrNotFound}, {listBob, pub(listA, "nobody@example.com"), ErrNotFound},
+		{listStaff, pub(listB, "nobody@example.com"), ErrNotFound}, {listStaff, "bad id", ErrNotFound},
+		{listStaff, EnrollmentID(listB, "bob@example.com"), ErrNotFound},
 	} {
 		if _, err := s.GetEnrollment(ctx, tc.actor, tc.id); !errors.Is(err, tc.err) {
 			t.Errorf("%s get %s: %v, want %v", tc.actor.Username, tc.id, err, tc.err)

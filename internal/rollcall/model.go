@@ -20,6 +20,22 @@ type Course struct {
 	UpdatedAt         time.Time `json:"updated_at"`
 }
 
+// MaxCourseItemBytes bounds a course's stored size (DynamoDB refuses items over 400 KB; the
+// rest is room for the attribute names and counters).
+const MaxCourseItemBytes = 350_000
+
+// approxItemBytes is about what the course's item takes in the table (an upper bound).
+func (c *Course) approxItemBytes() int {
+	n := 2*len(c.ID) + len(c.Title) + 300
+	for _, x := range c.Cohorts {
+		n += len(x) + 3
+	}
+	for _, x := range c.Admins {
+		n += len(x) + 3
+	}
+	return n
+}
+
 // DefaultInvitationTTLDays applies when a course does not set its own.
 const DefaultInvitationTTLDays = 14
 
@@ -127,7 +143,8 @@ type Enrollment struct {
 	Cohort     string // empty = none
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
-	ExpiresAt  time.Time // open invitations only
+	ExpiresAt  time.Time // open invitations only (not those accepted pending sign-up)
+	AcceptedAt time.Time // an open invitation accepted pending sign-up (its token is used)
 
 	// TokenHash is base64url(SHA-256(token)) of the latest invitation (kept after it ends, so
 	// an old link answers 410); TokenNonce, only while it is open, lets holders of the signing
@@ -147,7 +164,17 @@ type Enrollment struct {
 	// MailOwedAt is when the change that owes mail MailSeq was made, while that mail may still
 	// be unsent; the mailer clears it once the mail is dealt with. Zero: nothing owed.
 	MailOwedAt time.Time
+
+	// InviteMails are when the invitation mails of the last 24 hours were owed (at most
+	// MaxInviteMailsPerDay): a change that would owe one more still happens, without the mail.
+	InviteMails []time.Time
+	// MailSkipped reports (not stored) that the latest change owed an invitation mail that
+	// the daily cap skipped.
+	MailSkipped bool
 }
+
+// MaxInviteMailsPerDay is how many invitation mails one address gets for one course in 24 h.
+const MaxInviteMailsPerDay = 3
 
 // Registered reports whether the enrollment belongs to an account.
 func (e *Enrollment) Registered() bool { return e.Username != "" }

@@ -58,7 +58,17 @@ type Store interface {
 	CommitEnrollments(ctx context.Context, courses []string, read map[string]int64, es []*Enrollment) error
 	// AwaitCourse waits until no bulk lease holds the course, or gives ErrCourseBusy at deadline.
 	AwaitCourse(ctx context.Context, courseID string, deadline time.Time) error
+	// ReserveInvites counts n more new invitations by username on day (UTC, YYYY-MM-DD) if
+	// that keeps the day's count at most limit (one conditional write); ErrInviteQuota if not.
+	ReserveInvites(ctx context.Context, username, day string, n, limit int) error
 }
+
+// ErrInviteQuota means a course admin's daily invitation quota would be exceeded.
+var ErrInviteQuota = errors.New("daily invitation quota exceeded")
+
+// DefaultAdminDailyInvites is how many new addresses a course admin who is not staff may
+// invite a day unless configured (ADMIN_DAILY_INVITES).
+const DefaultAdminDailyInvites = 1000
 
 // SmallRequestItems bounds the bulk requests that commit in one CommitEnrollments (see
 // fitsOneCommit): enrollments read plus courses. A commit costs about twice a batched write
@@ -77,20 +87,6 @@ func (e *CourseBusyError) Error() string {
 }
 
 func (e *CourseBusyError) Is(target error) bool { return target == ErrCourseBusy }
-
-type requestKeyCtx struct{}
-
-// WithRequestKey marks ctx with the caller's idempotency key (scoped to caller and route).
-// A bulk request retried with the same key is the same logical request: it may take over the
-// course leases that its failed first attempt left behind.
-func WithRequestKey(ctx context.Context, key string) context.Context {
-	return context.WithValue(ctx, requestKeyCtx{}, key)
-}
-
-func requestKey(ctx context.Context) string {
-	k, _ := ctx.Value(requestKeyCtx{}).(string)
-	return k
-}
 
 // Service applies the domain's rules through a Store.
 type Service struct {
@@ -113,6 +109,75 @@ type Service struct {
 	// a commit takes), means SmallRequestItems; 1 sends every bulk write through the leases.
 	CommitLimit int
 	Log         *slog.Logger
+	// IDs turns store ids into the public ids the API shows, and back (see IDCodec). Its key
+	// never rotates (ids would change); nil means a codec keyed with the current signing key.
+	IDs *IDCodec
+	// AdminDailyInvites caps the new addresses a course admin who is not staff may invite a
+	// day; 0 means DefaultAdminDailyInvites.
+	AdminDailyInvites int
+}
+
+// reserveInvites takes n more of actor's daily invitation quota (staff have none): a
+// *QuotaError, before any enrollment is written, when it would be exceeded.
+func (s *Service) reserveInvites(ctx context.Context, actor Actor, n int) error {
+	if actor.Staff || n <= 0 {
+		return nil
+	}
+	limit := s.AdminDailyInvites
+	if limit <= 0 {
+		limit = DefaultAdminDailyInvites
+	}
+	now := s.now()
+	err := s.Store.ReserveInvites(ctx, NormalizeUsername(actor.Username), now.Format("2006-01-02"), n, limit)
+	if errors.Is(err, ErrInviteQuota) {
+		midnight := now.Truncate(24 * time.Hour).Add(24 * time.Hour)
+		return &QuotaError{Detail: fmt.Sprintf("Request was throttled. A course admin may invite at most %d new addresses a day; expected available in %d seconds.",
+			limit, int(midnight.Sub(now).Seconds())+1), RetryAfter: midnight.Sub(now)}
+	}
+	if err != nil {
+		return unavailable("reserve invitations", err)
+	}
+	return nil
+}
+
+// newInvites counts the writes that invite an address anew (not a re-issue of an open one).
+func newInvites(es []*Enrollment) int {
+	n := 0
+	for _, e := range es {
+		if e.State == StateInvited && e.LastChange != nil && e.LastChange.Transition == UnenrolledToAllowed {
+			n++
+		}
+	}
+	return n
+}
+
+// logSkippedMail logs the invitation mails the per-address daily cap skipped.
+func (s *Service) logSkippedMail(ctx context.Context, es []*Enrollment) {
+	for _, e := range es {
+		if e.MailSkipped {
+			s.log().WarnContext(ctx, "invitation mail skipped: daily cap for this address and course reached",
+				"enrollment_id", e.ID, "course_id", e.CourseID, "cap", MaxInviteMailsPerDay)
+		}
+	}
+}
+
+func (s *Service) idCodec() *IDCodec {
+	if s.IDs == nil {
+		return NewIDCodec(s.Keys.Current.Secret)
+	}
+	return s.IDs
+}
+
+// PublicID is the id the API shows for an enrollment.
+func (s *Service) PublicID(e *Enrollment) string { return s.idCodec().Public(e.ID) }
+
+// storeID is the store id behind a public id; ErrNotFound for anything else.
+func (s *Service) storeID(publicID string) (string, error) {
+	id, ok := s.idCodec().Store(publicID)
+	if !ok {
+		return "", ErrNotFound
+	}
+	return id, nil
 }
 
 func (s *Service) now() time.Time {
@@ -137,6 +202,21 @@ func (s *Service) leaseTTL() time.Duration {
 		return s.LeaseTTL
 	}
 	return 60 * time.Second
+}
+
+// leaseMargin is how long a lease outlives its holder's deadline (the store's rule).
+const leaseMargin = 2 * time.Second
+
+// LeaseUntil is the latest time a course lease taken now by a request with ctx can last:
+// LeaseTTL, or its deadline (plus a margin for writes in flight) if that comes first. An
+// Idempotency-Key reservation outlives it, so a key is free again only once the leases of
+// its crashed attempt have lapsed.
+func (s *Service) LeaseUntil(ctx context.Context, now time.Time) time.Time {
+	until := now.Add(s.leaseTTL())
+	if d, ok := ctx.Deadline(); ok && d.Add(leaseMargin).Before(until) {
+		until = d.Add(leaseMargin)
+	}
+	return until
 }
 
 // leaseWait is how long a writer may still wait for a busy course: LeaseWait (default 25 s,
@@ -229,7 +309,7 @@ func (s *Service) bulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 	// A small request commits optimistically in one transaction: no lease to take, so small
 	// requests on a course do not queue behind one another (only real conflicts retry).
 	if s.fitsOneCommit(req) {
-		users, err := s.Store.ResolveIdentifiers(ctx, distinct(req.Identifiers))
+		users, err := s.Store.ResolveIdentifiers(ctx, Resolvable(req.Identifiers))
 		if err != nil {
 			return nil, unavailable("bulk enroll: resolve identifiers", err)
 		}
@@ -241,10 +321,9 @@ func (s *Service) bulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 	// the common case), lock first and read every before-state once. Otherwise read without
 	// a lease, so that a repeat ends with no write at all, and lock and re-read only if
 	// something changes after all. The sample only picks the order.
+	// Each attempt owns its leases alone: two requests never share one, whatever their
+	// Idempotency-Key (twins are kept apart by the key's reservation; see httpapi).
 	owner := fmt.Sprintf("bulk-%d-%d", s.now().UnixNano(), rand.Int64())
-	if k := requestKey(ctx); k != "" {
-		owner = "idem:" + Hash16(k)
-	}
 	var (
 		locked []string
 		unlock = func(context.Context) {}
@@ -329,6 +408,7 @@ func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[
 	courseIDs := dedupe(req.Courses)
 	deadline := time.Now().Add(s.leaseWait(ctx))
 	pause := 10 * time.Millisecond
+	reserved := 0 // of the actor's daily invitation quota, over the retries
 	for {
 		before, err := s.Store.GetEnrollments(ctx, ids)
 		if err != nil {
@@ -350,8 +430,15 @@ func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[
 		for _, e := range writes {
 			s.sealInvitation(e)
 		}
+		if n := newInvites(writes); n > reserved {
+			if err := s.reserveInvites(ctx, actor, n-reserved); err != nil {
+				return nil, err
+			}
+			reserved = n
+		}
 		err = s.Store.CommitEnrollments(ctx, courseIDs, read, writes)
 		if err == nil {
+			s.logSkippedMail(ctx, writes)
 			if err := s.registerLateSignups(ctx, regMark, writes, nil); err != nil {
 				return nil, unavailable("bulk enroll: check new accounts", err)
 			}
@@ -404,7 +491,7 @@ func (s *Service) resolveAndSample(ctx context.Context, req *BulkRequest, course
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		users, userErr = s.Store.ResolveIdentifiers(ctx, distinct(req.Identifiers))
+		users, userErr = s.Store.ResolveIdentifiers(ctx, Resolvable(req.Identifiers))
 	}()
 	var sample []string
 	for _, ident := range req.Identifiers {
@@ -467,16 +554,23 @@ func (s *Service) writePlan(ctx context.Context, p *bulkPlan) ([]*Enrollment, ma
 	for _, e := range writes {
 		s.sealInvitation(e)
 	}
+	if err := s.reserveInvites(ctx, p.actor, newInvites(writes)); err != nil {
+		return nil, nil, err
+	}
 	failed, err := s.Store.PutEnrollments(ctx, writes)
 	if err != nil {
 		return nil, nil, unavailable("bulk enroll: write enrollments", err)
 	}
+	s.logSkippedMail(ctx, writes)
 	return writes, failed, nil
 }
 
 // sealInvitation sets the token hash of a new invitation.
 func (s *Service) sealInvitation(e *Enrollment) {
 	if e.State == StateInvited && e.TokenNonce != "" && e.TokenHash == "" {
+		if len(s.Keys.Current.Secret) == 0 {
+			panic("rollcall: an invitation was made by a function that has no signing key loaded")
+		}
 		e.TokenNonce = s.Keys.stampNonce(e.TokenNonce)
 		e.TokenHash = TokenHash(InvitationToken(s.Keys.Current.Secret, e.ID, e.TokenNonce))
 	}
@@ -759,12 +853,14 @@ func (s *Service) PutCourse(ctx context.Context, actor Actor, id string, in Cour
 		v.Add("title", "This field may not be blank.")
 	case len(*in.Title) > 255:
 		v.Add("title", "Ensure this field has no more than 255 characters.")
+	case HasControl(*in.Title):
+		v.Add("title", "This field may not contain control characters.")
 	default:
 		c.Title = strings.TrimSpace(*in.Title)
 	}
 	for _, name := range in.Cohorts {
 		name = strings.TrimSpace(name)
-		if name == "" || len(name) > 255 || strings.Contains(name, ",") {
+		if name == "" || len(name) > 255 || strings.Contains(name, ",") || HasControl(name) {
 			v.Add("cohorts", fmt.Sprintf("Not a valid cohort name: %q.", name))
 			break
 		}
@@ -788,6 +884,9 @@ func (s *Service) PutCourse(ctx context.Context, actor Actor, id string, in Cour
 	}
 	if err := v.OrNil(); err != nil {
 		return nil, false, err
+	}
+	if n := c.approxItemBytes(); n > MaxCourseItemBytes {
+		return nil, false, NonFieldError(fmt.Sprintf("The course is too large to store (about %d KB of title, cohorts and admins; at most %d KB).", n/1000, MaxCourseItemBytes/1000))
 	}
 	now := s.now()
 	c.CreatedAt, c.UpdatedAt = now, now
@@ -816,7 +915,7 @@ func (s *Service) GetCourse(ctx context.Context, actor Actor, id string) (*Cours
 		return nil, unavailable("get course", err)
 	}
 	if !actor.Staff && !c.IsAdmin(actor.Username) {
-		return nil, ErrForbidden
+		return nil, ErrNotFound // whoever may not see a course learns nothing of it, not even that it exists
 	}
 	return c, nil
 }
@@ -895,6 +994,9 @@ func (s *Service) convertInvitations(ctx context.Context, u *User) error {
 
 // GetUser returns a user to staff or to the user.
 func (s *Service) GetUser(ctx context.Context, actor Actor, username string) (*User, error) {
+	if !ValidUsername(username) {
+		return nil, ErrNotFound // no account has such a name; it never reaches the store
+	}
 	if !actor.Staff && NormalizeUsername(actor.Username) != NormalizeUsername(username) {
 		return nil, ErrForbidden
 	}

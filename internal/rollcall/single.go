@@ -28,6 +28,18 @@ func (s *Service) CreateInvitation(ctx context.Context, actor Actor, courseID, e
 		return nil, "", unavailable("create invitation", err)
 	}
 	id := EnrollmentID(courseID, email)
+	// A new address counts against a course admin's daily quota (429 before any write).
+	if !actor.Staff {
+		cur, err := s.Store.GetEnrollment(ctx, id)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, "", unavailable("create invitation", err)
+		}
+		if cur.Effective(s.now()) != StateInvited && cur.Effective(s.now()) != StateActive {
+			if err := s.reserveInvites(ctx, actor, 1); err != nil {
+				return nil, "", err
+			}
+		}
+	}
 	next, err := s.saveWithRetry(ctx, id, func(cur *Enrollment) (*Enrollment, error) {
 		if cur.Effective(s.now()) == StateActive {
 			return nil, &ConflictError{Detail: "This email is already enrolled in the course."}
@@ -48,12 +60,18 @@ func (s *Service) CreateInvitation(ctx context.Context, actor Actor, courseID, e
 	if err != nil {
 		return nil, "", err
 	}
+	s.logSkippedMail(ctx, []*Enrollment{next})
 	return next, s.InvitationToken(next), nil
 }
 
-// DeleteEnrollment is DELETE /api/enrollments/{id}: an active enrollment is unenrolled, an
-// open invitation revoked; anything else is left as it is.
-func (s *Service) DeleteEnrollment(ctx context.Context, actor Actor, id string) (*Enrollment, error) {
+// DeleteEnrollment is DELETE /api/enrollments/{id} (a public id): an active enrollment is
+// unenrolled, an open invitation revoked; anything else is left as it is. Whoever may not
+// manage its course gets ErrNotFound, as for an enrollment that does not exist.
+func (s *Service) DeleteEnrollment(ctx context.Context, actor Actor, publicID string) (*Enrollment, error) {
+	id, err := s.storeID(publicID)
+	if err != nil {
+		return nil, err
+	}
 	e, err := s.Store.GetEnrollment(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrNotFound
@@ -62,6 +80,9 @@ func (s *Service) DeleteEnrollment(ctx context.Context, actor Actor, id string) 
 		return nil, unavailable("delete enrollment", err)
 	}
 	if _, err := s.courseFor(ctx, actor, e.CourseID); err != nil {
+		if errors.Is(err, ErrForbidden) {
+			return nil, ErrNotFound
+		}
 		return nil, err
 	}
 	next, err := s.saveWithRetry(ctx, id, func(cur *Enrollment) (*Enrollment, error) {

@@ -108,10 +108,12 @@ func Enroll(cur *Enrollment, courseID, email string, user *User, ed Edit) (*Enro
 		return next, true
 	}
 	if eff == StateInvited {
-		if next.AutoEnroll == ed.AutoEnroll && !cohortChanged {
+		// An invitation accepted pending sign-up stays auto-enroll: the learner said yes.
+		autoEnroll := ed.AutoEnroll || !cur.AcceptedAt.IsZero()
+		if next.AutoEnroll == autoEnroll && !cohortChanged {
 			return cur, false
 		}
-		next.AutoEnroll = ed.AutoEnroll
+		next.AutoEnroll = autoEnroll
 		next.record(ed, AllowedToAllowed, "")
 		return next, true
 	}
@@ -152,6 +154,21 @@ func Accept(cur *Enrollment, user *User, ed Edit) (*Enrollment, error) {
 	next.Username = user.Username
 	next.activate()
 	next.record(ed, AllowedToEnrolled, "")
+	return next, nil
+}
+
+// AcceptPending accepts an open invitation for an email that has no account yet: it stays
+// invited, becomes auto-enroll (so that registering the email activates it) and no longer
+// expires; its token is used (accepted_at is set).
+func AcceptPending(cur *Enrollment, ed Edit) (*Enrollment, error) {
+	if err := answerable(cur, ed.Now); err != nil {
+		return nil, err
+	}
+	next := cur.clone()
+	next.AutoEnroll = true
+	next.AcceptedAt = ed.Now.UTC()
+	next.ExpiresAt = time.Time{}
+	next.record(ed, AllowedToAllowed, "")
 	return next, nil
 }
 
@@ -203,7 +220,7 @@ func answerable(cur *Enrollment, now time.Time) error {
 		return ErrNotFound
 	case cur.State == StateExpired || cur.Effective(now) == StateExpired:
 		return ErrInvitationExpired
-	case cur.State != StateInvited:
+	case cur.State != StateInvited, !cur.AcceptedAt.IsZero():
 		return ErrInvitationInvalid
 	}
 	return nil
@@ -225,6 +242,7 @@ func cloneOrNew(cur *Enrollment, courseID, email string, now time.Time) *Enrollm
 
 func (e *Enrollment) clone() *Enrollment {
 	c := *e
+	c.InviteMails = append([]time.Time(nil), e.InviteMails...)
 	if e.LastChange != nil {
 		lc := *e.LastChange
 		c.LastChange = &lc
@@ -236,11 +254,13 @@ func (e *Enrollment) activate() {
 	e.State = StateActive
 	e.AutoEnroll = false
 	e.ExpiresAt = time.Time{}
+	e.AcceptedAt = time.Time{}
 	e.clearInvitation()
 }
 
 func (e *Enrollment) invite(ed Edit) {
 	e.State = StateInvited
+	e.AcceptedAt = time.Time{}
 	e.AutoEnroll = ed.AutoEnroll
 	e.TokenNonce = NewTokenNonce()
 	e.TokenHash = "" // set by the service (sealInvitation), which holds the signing secret
@@ -266,6 +286,21 @@ func (e *Enrollment) record(ed Edit, transition string, mail MailKind) {
 		e.CreatedAt = e.UpdatedAt
 	}
 	e.LastChange = &Change{By: ed.Actor, At: e.UpdatedAt, Reason: ed.Reason, Transition: transition, Source: ed.Source}
+	e.MailSkipped = false
+	if mail == MailInvited {
+		recent := e.InviteMails[:0:0]
+		for _, at := range e.InviteMails {
+			if ed.Now.Sub(at) < 24*time.Hour {
+				recent = append(recent, at)
+			}
+		}
+		if len(recent) >= MaxInviteMailsPerDay {
+			mail, e.MailSkipped = "", true
+		} else {
+			recent = append(recent, e.UpdatedAt)
+		}
+		e.InviteMails = recent
+	}
 	if mail != "" {
 		e.MailKind = mail
 		e.MailSeq++

@@ -71,3 +71,13 @@ func version(ctx context.Context, c Client, secretID, stage string) (rollcall.Ke
 	}
 	return rollcall.Key{ID: id, Secret: []byte(value)}, nil
 }
+
+// LoadStable reads the current value of a secret that is never rotated (the key of public
+// enrollment ids: ids keyed with another key are other ids).
+func LoadStable(ctx context.Context, c Client, secretID string) ([]byte, error) {
+	k, err := version(ctx, c, secretID, "AWSCURRENT")
+	if err != nil {
+		return nil, err
+	}
+	return k.Secret, nil
+}
