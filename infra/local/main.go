@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/rollcall/rollcall/internal/emf"
 )
 
 const usage = `usage: go run ./infra/local <command>
@@ -32,6 +34,9 @@ func main() {
 		os.Exit(2)
 	}
 	args := os.Args[2:]
+	// Embedded-metric lines go to stdout in Lambda (CloudWatch reads them from the log);
+	// here stdout is make invoke's answer and make token's token, so they join the logs.
+	emf.SetOutput(os.Stderr)
 	var err error
 	switch os.Args[1] {
 	case "run":
