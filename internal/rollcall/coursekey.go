@@ -1,13 +1,12 @@
 package rollcall
 
 import (
-	"regexp"
 	"strings"
 )
 
 var (
-	courseKeyV1     = regexp.MustCompile(`^course-v1:([A-Za-z0-9_.~-]+)\+([A-Za-z0-9_.~-]+)\+([A-Za-z0-9_.~-]+)$`)
-	courseKeyLegacy = regexp.MustCompile(`^([A-Za-z0-9_.~-]+)/([A-Za-z0-9_.~-]+)/([A-Za-z0-9_.~-]+)$`)
+	courseKeyV1     = lazyRegexp(`^course-v1:([A-Za-z0-9_.~-]+)\+([A-Za-z0-9_.~-]+)\+([A-Za-z0-9_.~-]+)$`)
+	courseKeyLegacy = lazyRegexp(`^([A-Za-z0-9_.~-]+)/([A-Za-z0-9_.~-]+)/([A-Za-z0-9_.~-]+)$`)
 )
 
 // maxCourseKeyLen bounds a key so that it fits comfortably in DynamoDB keys and URLs.
@@ -20,7 +19,7 @@ func ValidCourseKey(s string) bool {
 		return false
 	}
 	if strings.HasPrefix(s, "course-v1:") {
-		return courseKeyV1.MatchString(s)
+		return courseKeyV1().MatchString(s)
 	}
-	return courseKeyLegacy.MatchString(s)
+	return courseKeyLegacy().MatchString(s)
 }

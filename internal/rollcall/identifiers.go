@@ -4,6 +4,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // SplitList splits a comma/whitespace/newline separated list, dropping empty entries, as
@@ -29,9 +30,11 @@ func SplitCommaList(s string) []string {
 
 // Django's EmailValidator, simplified to what matters here: a dot-atom (or quoted) local part,
 // and a domain of dot-separated labels with a TLD of letters (or a literal IP in brackets).
+// The patterns are compiled on first use, not at package load: every function's cold start
+// would pay for them, and most never validate an email.
 var (
-	emailUser   = regexp.MustCompile(`^[-!#$%&'*+/=?^_` + "`" + `{}|~0-9A-Za-z]+(\.[-!#$%&'*+/=?^_` + "`" + `{}|~0-9A-Za-z]+)*$`)
-	emailDomain = regexp.MustCompile(`^((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+)(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9]{1,59})$`)
+	emailUser   = lazyRegexp(`^[-!#$%&'*+/=?^_` + "`" + `{}|~0-9A-Za-z]+(\.[-!#$%&'*+/=?^_` + "`" + `{}|~0-9A-Za-z]+)*$`)
+	emailDomain = lazyRegexp(`^((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+)(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9]{1,59})$`)
 )
 
 // maxEmailLen is the longest address a mailbox can have (RFC 5321 path limit).
@@ -47,7 +50,7 @@ func ValidEmail(s string) bool {
 		return false
 	}
 	user, domain := s[:at], s[at+1:]
-	if len(user) > 64 || !emailUser.MatchString(user) || !emailDomain.MatchString(domain) {
+	if len(user) > 64 || !emailUser().MatchString(user) || !emailDomain().MatchString(domain) {
 		return false
 	}
 	// A last guard against inputs the regexps accept but a mail library would not.
@@ -58,10 +61,10 @@ func ValidEmail(s string) bool {
 // NormalizeEmail is the form an email is keyed and compared by (case-insensitive).
 func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
-var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9_.@+-]{1,150}$`)
+var usernamePattern = lazyRegexp(`^[A-Za-z0-9_.@+-]{1,150}$`)
 
 // ValidUsername reports whether s is an acceptable username (Django's username rules).
-func ValidUsername(s string) bool { return usernamePattern.MatchString(s) }
+func ValidUsername(s string) bool { return usernamePattern().MatchString(s) }
 
 // NormalizeUsername is the form a username is keyed and compared by: ASCII lower case only.
 // strings.ToLower would fold some non-ASCII letters onto ASCII ones (U+0130 onto "i", the
@@ -96,4 +99,9 @@ func Resolvable(identifiers []string) []string {
 		}
 	}
 	return out
+}
+
+// lazyRegexp compiles a pattern on first use (once, safely from any goroutine).
+func lazyRegexp(pattern string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(pattern) })
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -360,12 +359,12 @@ func (s *Service) decodeCursor(scope, cursor string) (*Boundary, error) {
 }
 
 // integerPattern is what Django REST Framework's IntegerField accepts ("7", " 7 ", "7.0").
-var integerPattern = regexp.MustCompile(`^[+-]?[0-9]+(\.0*)?$`)
+var integerPattern = lazyRegexp(`^[+-]?[0-9]+(\.0*)?$`)
 
 // parseInteger parses a DRF integer; ok is false (and a message recorded) when s is none.
 func parseInteger(field, s string, v *ValidationError) (n int, ok bool) {
 	s = strings.TrimSpace(s)
-	if !integerPattern.MatchString(s) {
+	if !integerPattern().MatchString(s) {
 		v.Add(field, "A valid integer is required.")
 		return 0, false
 	}

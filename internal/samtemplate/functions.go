@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -332,13 +333,16 @@ func (t *Template) parseSchedule(name, typ string, p map[string]any) (ScheduleEv
 	return se, nil
 }
 
-var rateRE = regexp.MustCompile(`^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$`)
+// Compiled on first use, not at package load (every binary links this package).
+var rateRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$`)
+})
 
 // ParseRate parses an EventBridge rate expression: rate(N minute|minutes|hour|hours|day|days).
 // Like EventBridge it wants the singular unit for 1 and the plural otherwise, so a template
 // the local stack accepts also deploys.
 func ParseRate(expr string) (time.Duration, error) {
-	m := rateRE.FindStringSubmatch(strings.TrimSpace(expr))
+	m := rateRE().FindStringSubmatch(strings.TrimSpace(expr))
 	if m == nil {
 		return 0, fmt.Errorf("schedule %q: want rate(N minute[s]|hour[s]|day[s])", expr)
 	}
