@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/rollcall/rollcall/internal/httpapi"
+	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
 // Idempotency records: PK=IDEM#<hash of scope and key>, SK=IDEM is the head. While an attempt
@@ -36,7 +36,7 @@ const (
 	idemDone    = "done"
 )
 
-var _ httpapi.IdempotencyStore = (*Store)(nil)
+var _ rollcall.IdempotencyStore = (*Store)(nil)
 
 // IdempotencyPK is the record of one Idempotency-Key in one scope (caller and route).
 func IdempotencyPK(scope, idemKey string) string {
@@ -47,7 +47,7 @@ func IdempotencyPK(scope, idemKey string) string {
 func idemPartSK(attempt string, n int) string { return fmt.Sprintf("%s#%s#%03d", skIdem, attempt, n) }
 
 // Reserve takes (scope, key) for attempt until the given time, or reports what holds it.
-func (s *Store) Reserve(ctx context.Context, scope, idemKey, requestHash, attempt string, until time.Time, ttl time.Duration) (*httpapi.Reservation, error) {
+func (s *Store) Reserve(ctx context.Context, scope, idemKey, requestHash, attempt string, until time.Time, ttl time.Duration) (*rollcall.Reservation, error) {
 	pk := IdempotencyPK(scope, idemKey)
 	for try := 0; ; try++ {
 		now := time.Now()
@@ -78,7 +78,7 @@ func (s *Store) Reserve(ctx context.Context, scope, idemKey, requestHash, attemp
 		}
 		if held != nil || try >= 2 {
 			if held == nil { // released and taken again while we looked: someone runs it
-				held = &httpapi.Reservation{RequestHash: requestHash}
+				held = &rollcall.Reservation{RequestHash: requestHash}
 			}
 			return held, nil
 		}
@@ -87,12 +87,12 @@ func (s *Store) Reserve(ctx context.Context, scope, idemKey, requestHash, attemp
 }
 
 // readIdem reads what holds a key: a running reservation or a whole response.
-func (s *Store) readIdem(ctx context.Context, pk string) (*httpapi.Reservation, error) {
+func (s *Store) readIdem(ctx context.Context, pk string) (*rollcall.Reservation, error) {
 	head, err := s.get(ctx, pk, skIdem)
 	if err != nil || head == nil {
 		return nil, err
 	}
-	res := &httpapi.Reservation{RequestHash: getS(head, "request_hash")}
+	res := &rollcall.Reservation{RequestHash: getS(head, "request_hash")}
 	if getS(head, "state") == idemRunning {
 		return res, nil
 	}
@@ -121,12 +121,12 @@ func (s *Store) readIdem(ctx context.Context, pk string) (*httpapi.Reservation, 
 			return nil, fmt.Errorf("idempotency record %s: headers: %w", pk, err)
 		}
 	}
-	res.Response = &httpapi.StoredResponse{RequestHash: res.RequestHash, Status: int(getN(head, "status")), Header: header, Body: body}
+	res.Response = &rollcall.StoredResponse{RequestHash: res.RequestHash, Status: int(getN(head, "status")), Header: header, Body: body}
 	return res, nil
 }
 
 // Complete stores the attempt's response in place of its reservation.
-func (s *Store) Complete(ctx context.Context, scope, idemKey, attempt string, rec *httpapi.StoredResponse, ttl time.Duration) error {
+func (s *Store) Complete(ctx context.Context, scope, idemKey, attempt string, rec *rollcall.StoredResponse, ttl time.Duration) error {
 	pk := IdempotencyPK(scope, idemKey)
 	expires := num(time.Now().Add(ttl).Unix())
 	gz, err := gzipBytes(rec.Body)
@@ -168,7 +168,7 @@ func (s *Store) Complete(ctx context.Context, scope, idemKey, attempt string, re
 		ReturnConsumedCapacity:    types.ReturnConsumedCapacityIndexes})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return httpapi.ErrReservationLost
+		return rollcall.ErrReservationLost
 	}
 	if err != nil {
 		return fmt.Errorf("store idempotent response: %w", err)
@@ -186,7 +186,7 @@ func (s *Store) Release(ctx context.Context, scope, idemKey, attempt string) err
 		ReturnConsumedCapacity:    types.ReturnConsumedCapacityIndexes})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return httpapi.ErrReservationLost
+		return rollcall.ErrReservationLost
 	}
 	if err != nil {
 		return fmt.Errorf("release idempotency key: %w", err)

@@ -21,8 +21,8 @@ type API struct {
 	Svc     *rollcall.Service
 	Auth    auth.Verifier
 	Log     *slog.Logger
-	BaseURL string           // public base URL for links (no trailing slash)
-	Idem    IdempotencyStore // Idempotency-Key records; nil disables the header
+	BaseURL string                    // public base URL for links (no trailing slash)
+	Idem    rollcall.IdempotencyStore // Idempotency-Key records; nil disables the header
 	// IdemSealKey seals the answers kept for Idempotency-Keys (they may carry tokens).
 	IdemSealKey []byte
 	// SignupURL is where a learner without an account signs up (shown when an invitation is

@@ -17,39 +17,6 @@ import (
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
-// StoredResponse is the final response to a request with an Idempotency-Key.
-type StoredResponse struct {
-	RequestHash string // SHA-256 of method, path, content type and body
-	Status      int
-	Header      http.Header // what the handler set (Content-Type, Location, Cache-Control, ...)
-	Body        []byte
-}
-
-// Reservation is the state of an Idempotency-Key found by Reserve when it could not take it:
-// either a response (the key is done) or another attempt that is still running.
-type Reservation struct {
-	RequestHash string
-	Response    *StoredResponse // nil while the attempt that holds the key runs
-}
-
-// ErrReservationLost means the attempt no longer holds its key (it lapsed and another attempt
-// took it over): its response is not stored.
-var ErrReservationLost = errors.New("idempotency: reservation lost")
-
-// IdempotencyStore keeps Idempotency-Keys by (scope, key).
-//
-// Reserve takes the key for one attempt (a conditional write) until the given time: it
-// returns a nil Reservation when the attempt holds the key, else what holds it. A running
-// reservation past its time is free (its attempt is gone), so a crashed attempt blocks its
-// key only until then. Complete stores the attempt's final response in place of its
-// reservation; Release gives the key up without a response. Both act only while the attempt
-// still holds the key.
-type IdempotencyStore interface {
-	Reserve(ctx context.Context, scope, key, requestHash, attempt string, until time.Time, ttl time.Duration) (*Reservation, error)
-	Complete(ctx context.Context, scope, key, attempt string, rec *StoredResponse, ttl time.Duration) error
-	Release(ctx context.Context, scope, key, attempt string) error
-}
-
 // IdempotencyTTL is how long a key is remembered.
 const IdempotencyTTL = 24 * time.Hour
 
@@ -128,12 +95,12 @@ func (a *API) idempotent(next func(http.ResponseWriter, *http.Request, rollcall.
 		next(rec, r, actor)
 		ctx := context.WithoutCancel(r.Context())
 		if keepResponse(rec.status) {
-			err := a.Idem.Complete(ctx, scope, key, attempt, &StoredResponse{
+			err := a.Idem.Complete(ctx, scope, key, attempt, &rollcall.StoredResponse{
 				RequestHash: hash, Status: rec.status, Header: rec.header.Clone(), Body: a.sealBody(rec.body.Bytes())}, IdempotencyTTL)
 			if err != nil {
 				logger(ctx).WarnContext(ctx, "idempotency: response not stored", "error", err.Error())
 			}
-		} else if err := a.Idem.Release(ctx, scope, key, attempt); err != nil && !errors.Is(err, ErrReservationLost) {
+		} else if err := a.Idem.Release(ctx, scope, key, attempt); err != nil && !errors.Is(err, rollcall.ErrReservationLost) {
 			// The reservation lapses at its time anyway.
 			logger(ctx).WarnContext(ctx, "idempotency: key not released", "error", err.Error())
 		}
@@ -168,7 +135,7 @@ func (a *API) reservationUntil(ctx context.Context) time.Time {
 	return a.Svc.LeaseUntil(ctx, time.Now()).Add(reservationMargin)
 }
 
-func replay(w http.ResponseWriter, prev *StoredResponse) {
+func replay(w http.ResponseWriter, prev *rollcall.StoredResponse) {
 	for k, v := range prev.Header {
 		w.Header()[k] = v
 	}
