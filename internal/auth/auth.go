@@ -7,7 +7,6 @@
 package auth
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,23 +17,15 @@ import (
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
-// Verifier checks a bearer token and says who presents it.
-type Verifier interface {
-	// Verify checks bearer, the raw token without its "Bearer " prefix. Errors wrap
-	// ErrNoCredentials, ErrInvalidToken or (JWKS only) ErrKeysUnavailable.
-	Verify(ctx context.Context, bearer string) (rollcall.Actor, error)
-}
+// Verifier checks a bearer token and says who presents it (the domain's port).
+type Verifier = rollcall.TokenVerifier
 
+// The errors a Verifier's answers wrap (defined in the domain, so that the HTTP adapter maps
+// them without importing this package).
 var (
-	// ErrNoCredentials: no Authorization header, an empty one, or one of another scheme
-	// (as DRF, which lets a "Basic ..." header fall through to "not provided"). → 401
-	// "Authentication credentials were not provided."
-	ErrNoCredentials = errors.New("auth: no credentials")
-	// ErrInvalidToken: anything wrong with a presented token. → 401 "Invalid Token."
-	ErrInvalidToken = errors.New("auth: invalid token")
-	// ErrKeysUnavailable: the JWKS could not be fetched, so the token could be neither
-	// accepted nor rejected. It does not wrap ErrInvalidToken; it is an outage (→ 503).
-	ErrKeysUnavailable = errors.New("auth: signing keys unavailable")
+	ErrNoCredentials   = rollcall.ErrNoCredentials
+	ErrInvalidToken    = rollcall.ErrInvalidToken
+	ErrKeysUnavailable = rollcall.ErrKeysUnavailable
 )
 
 const (
@@ -57,28 +48,6 @@ func WithMaxLifetime(v Verifier, d time.Duration) Verifier {
 		c.setMaxLifetime(d)
 	}
 	return v
-}
-
-// ParseAuthorizationHeader extracts the token of an Authorization header value. It accepts
-// the "Bearer" and "JWT" (sent by Open edX clients) schemes, case-insensitively. Like DRF, a
-// missing header or another scheme is ErrNoCredentials, while a right scheme with no token or
-// with a token containing spaces is ErrInvalidToken.
-func ParseAuthorizationHeader(h string) (string, error) {
-	// DRF splits on ASCII whitespace (bytes.split); do the same rather than Unicode spaces.
-	f := strings.FieldsFunc(h, func(r rune) bool {
-		return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
-	})
-	if len(f) == 0 || !(strings.EqualFold(f[0], "bearer") || strings.EqualFold(f[0], "jwt")) {
-		return "", ErrNoCredentials
-	}
-	switch len(f) {
-	case 1:
-		return "", fmt.Errorf("%w: no token after %q", ErrInvalidToken, f[0])
-	case 2:
-		return f[1], nil
-	default:
-		return "", fmt.Errorf("%w: token contains spaces", ErrInvalidToken)
-	}
 }
 
 // FromConfig returns the verifier of a stage: HS256 with hsSecret only on the local stage

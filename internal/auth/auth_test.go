@@ -201,35 +201,6 @@ func TestVerifyMalformed(t *testing.T) {
 	wantErr(t, v, tok+"x", ErrInvalidToken)
 }
 
-func TestParseAuthorizationHeader(t *testing.T) {
-	cases := []struct {
-		h, tok string
-		err    error
-	}{
-		{"Bearer abc.def.ghi", "abc.def.ghi", nil},
-		{"bearer abc", "abc", nil},
-		{"BEARER   abc  ", "abc", nil},
-		{"JWT abc", "abc", nil},
-		{"jwt abc", "abc", nil},
-		{"\tBearer\tabc", "abc", nil},
-		{"", "", ErrNoCredentials},
-		{"   ", "", ErrNoCredentials},
-		{"Basic dXNlcjpwYXNz", "", ErrNoCredentials},
-		{"Token abc", "", ErrNoCredentials},
-		{"Bearerabc", "", ErrNoCredentials},
-		{"abc.def.ghi", "", ErrNoCredentials},
-		{"Bearer", "", ErrInvalidToken},
-		{"JWT ", "", ErrInvalidToken},
-		{"Bearer abc def", "", ErrInvalidToken},
-	}
-	for _, c := range cases {
-		tok, err := ParseAuthorizationHeader(c.h)
-		if tok != c.tok || !errors.Is(err, c.err) {
-			t.Errorf("ParseAuthorizationHeader(%q) = %q, %v; want %q, %v", c.h, tok, err, c.tok, c.err)
-		}
-	}
-}
-
 func TestFromConfig(t *testing.T) {
 	v, err := FromConfig("local", "s3cret", "", "", "")
 	if _, ok := v.(*hs256Verifier); !ok || err != nil {

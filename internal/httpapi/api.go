@@ -12,14 +12,13 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
-	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
 // API holds what the handlers share.
 type API struct {
 	Svc     *rollcall.Service
-	Auth    auth.Verifier
+	Auth    rollcall.TokenVerifier
 	Log     *slog.Logger
 	BaseURL string                    // public base URL for links (no trailing slash)
 	Idem    rollcall.IdempotencyStore // Idempotency-Key records; nil disables the header
@@ -125,7 +124,7 @@ func requestID(r *http.Request) string {
 
 // authenticate returns the caller of a request that needs a token.
 func (a *API) authenticate(r *http.Request) (rollcall.Actor, error) {
-	tok, err := auth.ParseAuthorizationHeader(r.Header.Get("Authorization"))
+	tok, err := ParseAuthorizationHeader(r.Header.Get("Authorization"))
 	if err != nil {
 		return rollcall.Actor{}, err
 	}

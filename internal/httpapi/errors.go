@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/smithy-go"
 
-	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
@@ -84,11 +83,11 @@ func errorResponse(err error) (int, any) {
 	switch {
 	case errors.As(err, &ve):
 		return http.StatusBadRequest, ve.Fields
-	case errors.Is(err, auth.ErrKeysUnavailable):
+	case errors.Is(err, rollcall.ErrKeysUnavailable):
 		return http.StatusServiceUnavailable, detail{"The identity provider's keys cannot be fetched; retry shortly."}
-	case errors.Is(err, auth.ErrNoCredentials):
+	case errors.Is(err, rollcall.ErrNoCredentials):
 		return http.StatusUnauthorized, detail{detailNoCredentials}
-	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, rollcall.ErrUnauthorized):
+	case errors.Is(err, rollcall.ErrInvalidToken), errors.Is(err, rollcall.ErrUnauthorized):
 		return http.StatusUnauthorized, detail{detailInvalidToken}
 	case errors.As(err, &fe):
 		return http.StatusForbidden, detail{fe.Detail}
