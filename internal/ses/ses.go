@@ -15,55 +15,31 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+
+	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
 // MaxDestinations is how many destinations one SendBulkEmail call may carry.
-const MaxDestinations = 50
+const MaxDestinations = rollcall.MaxMailDestinations
 
 // API is the part of the SES v2 client the sender uses.
 type API interface {
 	SendBulkEmail(context.Context, *sesv2.SendBulkEmailInput, ...func(*sesv2.Options)) (*sesv2.SendBulkEmailOutput, error)
 }
 
-// Message is one destination of a bulk send: an address and its template data.
-type Message struct {
-	To   string
-	Data map[string]string
-}
-
-// Outcome is what became of one message.
-type Outcome int
-
-const (
-	// Sent: SES accepted the message.
-	Sent Outcome = iota
-	// Retry: a failure that may pass (an outage, throttling, a quota, a configuration being
-	// fixed); the message should be sent again later.
-	Retry
-	// Rejected: SES will never send this message (rejected content, an invalid parameter such
-	// as the address); sending it again would fail the same way.
-	Rejected
+// The message, outcome and result types are the domain's mail port (rollcall.MailSender);
+// these names keep the adapter's code short.
+type (
+	Message = rollcall.MailMessage
+	Outcome = rollcall.MailOutcome
+	Result  = rollcall.MailResult
 )
 
-func (o Outcome) String() string {
-	switch o {
-	case Sent:
-		return "sent"
-	case Retry:
-		return "retry"
-	case Rejected:
-		return "rejected"
-	}
-	return fmt.Sprintf("Outcome(%d)", int(o))
-}
-
-// Result is the outcome of one message of a Send.
-type Result struct {
-	Outcome   Outcome
-	MessageID string // when sent
-	Status    string // SES's BulkEmailEntryResult status, or "ERROR" when the call failed
-	Err       error  // why, unless sent
-}
+const (
+	Sent     = rollcall.MailAccepted
+	Retry    = rollcall.MailRetry
+	Rejected = rollcall.MailRejected
+)
 
 // RateLimiter holds a send back until n more messages fit in the send rate.
 type RateLimiter interface {

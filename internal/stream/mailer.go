@@ -12,7 +12,6 @@ import (
 
 	"github.com/rollcall/rollcall/internal/dynamo"
 	"github.com/rollcall/rollcall/internal/rollcall"
-	"github.com/rollcall/rollcall/internal/ses"
 )
 
 // MailStore is what the mailer reads and writes in the table.
@@ -25,10 +24,8 @@ type MailStore interface {
 	ClearMailOwed(ctx context.Context, refs []dynamo.MailRef) (int, error)
 }
 
-// MailSender sends one template kind to many destinations, one result per message.
-type MailSender interface {
-	Send(ctx context.Context, kind string, msgs []ses.Message) []ses.Result
-}
+// MailSender sends one template kind to many destinations (the domain's mail port).
+type MailSender = rollcall.MailSender
 
 // Mailer is the MailerFunction: it sends the mail that enrollment changes owe (docs/api.md#mail).
 //
@@ -251,8 +248,8 @@ func (m *Mailer) logDone(ctx context.Context, st MailStats, start time.Time) {
 
 // sendBatch sends one kind's mails of a wave and marks what went out, which it returns.
 func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []owedMail, courses map[string]*rollcall.Course, failed map[string]bool, st *MailStats) (dealt []dynamo.MailRef) {
-	for lo := 0; lo < len(batch); lo += ses.MaxDestinations {
-		chunk := batch[lo:min(lo+ses.MaxDestinations, len(batch))]
+	for lo := 0; lo < len(batch); lo += rollcall.MaxMailDestinations {
+		chunk := batch[lo:min(lo+rollcall.MaxMailDestinations, len(batch))]
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < m.margin() {
 			for _, o := range chunk {
 				failed[o.seq] = true
@@ -261,9 +258,9 @@ func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []
 			m.log().WarnContext(ctx, "mailer: too close to the deadline; left for the retry", "kind", kind, "mails", len(chunk))
 			continue
 		}
-		msgs := make([]ses.Message, len(chunk))
+		msgs := make([]rollcall.MailMessage, len(chunk))
 		for i, o := range chunk {
-			msgs[i] = ses.Message{To: o.e.Email, Data: m.templateData(o, courses[o.e.CourseID])}
+			msgs[i] = rollcall.MailMessage{To: o.e.Email, Data: m.templateData(o, courses[o.e.CourseID])}
 		}
 		results := m.Sender.Send(ctx, string(kind), msgs)
 		var done []dynamo.MailRef
@@ -273,11 +270,11 @@ func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []
 		for i, r := range results {
 			o := chunk[i]
 			switch r.Outcome {
-			case ses.Sent:
+			case rollcall.MailAccepted:
 				st.Sent++
 				done = append(done, o.ref)
 				outcome[o.ref] = "sent " + r.MessageID
-			case ses.Rejected:
+			case rollcall.MailRejected:
 				// Sending again would fail the same way: record it and move on.
 				st.Rejected++
 				done = append(done, o.ref)
