@@ -40,12 +40,12 @@ func (d *Deps) Mailer(ctx context.Context) (*stream.Mailer, error) {
 		return nil, err
 	}
 	return &stream.Mailer{Store: d.Store, Sender: sender, Keys: keys,
-		BaseURL: strings.TrimRight(base, "/"), Log: d.Log, Now: d.Config.Now, Metrics: emfMetrics{function: "MailerFunction"}}, nil
+		BaseURL: strings.TrimRight(base, "/"), Log: d.Log, Now: d.Config.Now, Metrics: emfMetrics{function: "MailerFunction"}, Items: dynamo.Images{}}, nil
 }
 
 // Auditor builds the AuditFunction's worker.
 func (d *Deps) Auditor() *stream.Auditor {
-	return &stream.Auditor{Store: d.Store, Log: d.Log}
+	return &stream.Auditor{Store: d.Store, Log: d.Log, Items: dynamo.Images{}}
 }
 
 func init() {

@@ -9,10 +9,7 @@ import (
 )
 
 // MailRef names one owed mail: the seq-th mail of an enrollment.
-type MailRef struct {
-	EnrollmentID string
-	Seq          int64
-}
+type MailRef = rollcall.MailRef
 
 // MailSentTTL is how long a mail-sent marker is kept: far longer than a stream record can be
 // retried (24 hours), so a re-delivered record never mails anyone twice.

@@ -7,6 +7,12 @@ import (
 
 // The mail port: what the stream functions send through and the SES adapter implements.
 
+// MailRef names one owed mail: the seq-th mail of an enrollment.
+type MailRef struct {
+	EnrollmentID string
+	Seq          int64
+}
+
 // MaxMailDestinations is how many destinations one bulk send may carry (SES's SendBulkEmail).
 const MaxMailDestinations = 50
 

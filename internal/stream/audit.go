@@ -23,6 +23,8 @@ type AuditStore interface {
 type Auditor struct {
 	Store AuditStore
 	Log   *slog.Logger
+	// Items decodes the stream's images (dynamo.Images).
+	Items Items
 }
 
 func (a *Auditor) log() *slog.Logger {
@@ -35,7 +37,7 @@ func (a *Auditor) log() *slog.Logger {
 // Handle is the Lambda handler.
 func (a *Auditor) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 	start := time.Now()
-	changes, bad := Changes(ev)
+	changes, bad := Changes(ev, a.Items)
 	for seq, err := range bad {
 		a.log().ErrorContext(ctx, "audit: undecodable record skipped", "sequence_number", seq, "error", err.Error())
 	}

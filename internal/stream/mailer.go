@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/rollcall/rollcall/internal/dynamo"
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
@@ -18,10 +17,10 @@ import (
 type MailStore interface {
 	GetEnrollments(ctx context.Context, ids []string) (map[string]*rollcall.Enrollment, error)
 	GetCourses(ctx context.Context, ids []string) (map[string]*rollcall.Course, error)
-	MailSent(ctx context.Context, refs []dynamo.MailRef) (map[dynamo.MailRef]bool, error)
-	MarkMailSent(ctx context.Context, refs []dynamo.MailRef, outcome map[dynamo.MailRef]string, now time.Time) (map[dynamo.MailRef]error, error)
+	MailSent(ctx context.Context, refs []rollcall.MailRef) (map[rollcall.MailRef]bool, error)
+	MarkMailSent(ctx context.Context, refs []rollcall.MailRef, outcome map[rollcall.MailRef]string, now time.Time) (map[rollcall.MailRef]error, error)
 	// ClearMailOwed takes mail that was dealt with out of the owed-mail index.
-	ClearMailOwed(ctx context.Context, refs []dynamo.MailRef) (int, error)
+	ClearMailOwed(ctx context.Context, refs []rollcall.MailRef) (int, error)
 }
 
 // MailSender sends one template kind to many destinations (the domain's mail port).
@@ -48,12 +47,14 @@ type Mailer struct {
 	Margin time.Duration
 	// Metrics receives the invocation's mail counts (nil: none are kept).
 	Metrics rollcall.Metrics
+	// Items decodes the stream's images (dynamo.Images).
+	Items Items
 }
 
 // owedMail is one mail a record owes.
 type owedMail struct {
 	seq  string // stream sequence number of the record (the enrollment id in a sweep)
-	ref  dynamo.MailRef
+	ref  rollcall.MailRef
 	kind rollcall.MailKind
 	e    *rollcall.Enrollment // the new image
 }
@@ -87,7 +88,7 @@ func (m *Mailer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.Dy
 func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, MailStats) {
 	start := time.Now()
 	var st MailStats
-	changes, bad := Changes(ev)
+	changes, bad := Changes(ev, m.Items)
 	for seq, err := range bad {
 		m.log().ErrorContext(ctx, "mailer: undecodable record skipped", "sequence_number", seq, "error", err.Error())
 	}
@@ -100,7 +101,7 @@ func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.D
 			m.log().ErrorContext(ctx, "mailer: unknown mail kind skipped", "enrollment_id", c.New.ID, "mail_kind", c.New.MailKind)
 			continue
 		}
-		owed = append(owed, owedMail{seq: c.Seq, ref: dynamo.MailRef{EnrollmentID: c.New.ID, Seq: c.New.MailSeq}, kind: c.New.MailKind, e: c.New})
+		owed = append(owed, owedMail{seq: c.Seq, ref: rollcall.MailRef{EnrollmentID: c.New.ID, Seq: c.New.MailSeq}, kind: c.New.MailKind, e: c.New})
 	}
 	st.Owed = len(owed)
 	if len(owed) == 0 {
@@ -134,11 +135,11 @@ func (m *Mailer) deliver(ctx context.Context, owed []owedMail, current map[strin
 		st.Failed += len(owed)
 		return failed
 	}
-	var resolved []dynamo.MailRef // dealt with: out of the owed-mail index
+	var resolved []rollcall.MailRef // dealt with: out of the owed-mail index
 	defer func() { m.clearOwed(ctx, resolved) }()
 
 	// Drop what a previous delivery of these records sent already.
-	refs := make([]dynamo.MailRef, len(owed))
+	refs := make([]rollcall.MailRef, len(owed))
 	for i, o := range owed {
 		refs[i] = o.ref
 	}
@@ -228,7 +229,7 @@ func (m *Mailer) deliver(ctx context.Context, owed []owedMail, current map[strin
 
 // clearOwed takes mail that was dealt with out of the owed-mail index (best effort: what stays
 // is found by the sweep, which sees its marker and clears it then).
-func (m *Mailer) clearOwed(ctx context.Context, refs []dynamo.MailRef) {
+func (m *Mailer) clearOwed(ctx context.Context, refs []rollcall.MailRef) {
 	if len(refs) == 0 {
 		return
 	}
@@ -247,7 +248,7 @@ func (m *Mailer) logDone(ctx context.Context, st MailStats, start time.Time) {
 }
 
 // sendBatch sends one kind's mails of a wave and marks what went out, which it returns.
-func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []owedMail, courses map[string]*rollcall.Course, failed map[string]bool, st *MailStats) (dealt []dynamo.MailRef) {
+func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []owedMail, courses map[string]*rollcall.Course, failed map[string]bool, st *MailStats) (dealt []rollcall.MailRef) {
 	for lo := 0; lo < len(batch); lo += rollcall.MaxMailDestinations {
 		chunk := batch[lo:min(lo+rollcall.MaxMailDestinations, len(batch))]
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < m.margin() {
@@ -263,8 +264,8 @@ func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []
 			msgs[i] = rollcall.MailMessage{To: o.e.Email, Data: m.templateData(o, courses[o.e.CourseID])}
 		}
 		results := m.Sender.Send(ctx, string(kind), msgs)
-		var done []dynamo.MailRef
-		outcome := map[dynamo.MailRef]string{}
+		var done []rollcall.MailRef
+		outcome := map[rollcall.MailRef]string{}
 		retried := map[string]int{} // by status
 		var firstErr error
 		for i, r := range results {
@@ -304,7 +305,7 @@ func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []
 
 // mark writes the mail-sent markers, retrying a few times. A marker that still cannot be
 // written is logged, not failed: the mail went out, and failing the record would send it again.
-func (m *Mailer) mark(ctx context.Context, refs []dynamo.MailRef, outcome map[dynamo.MailRef]string) {
+func (m *Mailer) mark(ctx context.Context, refs []rollcall.MailRef, outcome map[rollcall.MailRef]string) {
 	for attempt := 0; len(refs) > 0 && attempt < 4; attempt++ {
 		if attempt > 0 {
 			select {
@@ -316,7 +317,7 @@ func (m *Mailer) mark(ctx context.Context, refs []dynamo.MailRef, outcome map[dy
 		if err == nil && len(failedRefs) == 0 {
 			return
 		}
-		var retry []dynamo.MailRef
+		var retry []rollcall.MailRef
 		for _, r := range refs {
 			if failedRefs[r] != nil || (err != nil && len(failedRefs) == 0) {
 				retry = append(retry, r)

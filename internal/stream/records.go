@@ -5,12 +5,10 @@ package stream
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/rollcall/rollcall/internal/dynamo"
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
@@ -22,19 +20,26 @@ type Change struct {
 	Old, New *rollcall.Enrollment
 }
 
+// Items is how the stream functions read the table's items: the store's key schema and item
+// shapes (dynamo.Images), which this package does not know.
+type Items interface {
+	IsEnrollment(sk string) bool
+	DecodeEnrollment(item map[string]types.AttributeValue) *rollcall.Enrollment
+}
+
 // Changes decodes the enrollment records of a batch, in order. Records of other items (users,
 // courses, leases, audit entries, mail markers) are left out; a record that cannot be decoded is
 // returned in bad (by sequence number) with the reason.
-func Changes(ev events.DynamoDBEvent) (changes []Change, bad map[string]error) {
+func Changes(ev events.DynamoDBEvent, items Items) (changes []Change, bad map[string]error) {
 	for _, r := range ev.Records {
 		seq := r.Change.SequenceNumber
-		if !isEnrollmentKey(r.Change.Keys) {
+		if !isEnrollmentKey(r.Change.Keys, items) {
 			continue
 		}
 		c := Change{Seq: seq}
 		var err error
-		if c.Old, err = decode(r.Change.OldImage); err == nil {
-			c.New, err = decode(r.Change.NewImage)
+		if c.Old, err = decode(r.Change.OldImage, items); err == nil {
+			c.New, err = decode(r.Change.NewImage, items)
 		}
 		if err != nil {
 			if bad == nil {
@@ -48,12 +53,12 @@ func Changes(ev events.DynamoDBEvent) (changes []Change, bad map[string]error) {
 	return changes, bad
 }
 
-func isEnrollmentKey(keys map[string]events.DynamoDBAttributeValue) bool {
+func isEnrollmentKey(keys map[string]events.DynamoDBAttributeValue, items Items) bool {
 	sk, ok := keys["SK"]
-	return ok && sk.DataType() == events.DataTypeString && strings.HasPrefix(sk.String(), "E#")
+	return ok && sk.DataType() == events.DataTypeString && items.IsEnrollment(sk.String())
 }
 
-func decode(img map[string]events.DynamoDBAttributeValue) (*rollcall.Enrollment, error) {
+func decode(img map[string]events.DynamoDBAttributeValue, items Items) (*rollcall.Enrollment, error) {
 	if len(img) == 0 {
 		return nil, nil
 	}
@@ -61,7 +66,7 @@ func decode(img map[string]events.DynamoDBAttributeValue) (*rollcall.Enrollment,
 	if err != nil {
 		return nil, err
 	}
-	return dynamo.DecodeEnrollment(it), nil
+	return items.DecodeEnrollment(it), nil
 }
 
 // Item converts a stream image to the SDK's attribute values.

@@ -114,7 +114,7 @@ func TestChangesDecodeWhatWasEncoded(t *testing.T) {
 		record(t, 1, nil, e),
 		{Change: events.DynamoDBStreamRecord{SequenceNumber: "2", Keys: user, NewImage: user}},
 	}}
-	changes, bad := Changes(roundTrip(t, ev))
+	changes, bad := Changes(roundTrip(t, ev), dynamo.Images{})
 	if len(bad) != 0 || len(changes) != 1 {
 		t.Fatalf("changes = %+v, bad = %v", changes, bad)
 	}
@@ -251,7 +251,7 @@ func (s *fakeSender) Send(_ context.Context, kind string, msgs []ses.Message) []
 }
 
 func newMailer(st *fakeStore, s *fakeSender) *Mailer {
-	return &Mailer{Store: st, Sender: s, Keys: rollcall.NewKeyRing(secret), BaseURL: "https://rollcall.example/", Now: func() time.Time { return now }}
+	return &Mailer{Store: st, Sender: s, Keys: rollcall.NewKeyRing(secret), BaseURL: "https://rollcall.example/", Now: func() time.Time { return now }, Items: dynamo.Images{}}
 }
 
 func TestMailerSendsOwedMailOnce(t *testing.T) {
@@ -350,7 +350,7 @@ func TestAuditorWritesEntriesAndReportsFailures(t *testing.T) {
 	f := invite(t, "fail@example.com", false)
 	acc, _ := rollcall.Accept(a, &rollcall.User{Username: "a", Email: "a@example.com"}, rollcall.Edit{Actor: "a", Source: rollcall.SourceInvitation, Now: now})
 	st := &fakeStore{}
-	au := &Auditor{Store: st}
+	au := &Auditor{Store: st, Items: dynamo.Images{}}
 	ev := roundTrip(t, events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
 		record(t, 1, nil, a), record(t, 2, a, acc), record(t, 3, nil, f), record(t, 4, acc, acc), record(t, 5, acc, nil),
 	}})

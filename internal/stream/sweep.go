@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rollcall/rollcall/internal/dynamo"
+	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
 // SweepStore is what the sweep reads and writes besides what the mailer does.
 type SweepStore interface {
 	OwedMail(ctx context.Context, shard int, from string, before time.Time, limit int) (ids []string, next string, err error)
+	OwedMailShards() int
 	LeaseMailSweep(ctx context.Context, owner string, ttl time.Duration) (release func(context.Context), ok bool, err error)
 }
 
@@ -84,7 +85,7 @@ func (s *Sweeper) Run(ctx context.Context) (SweepResult, error) {
 	}()
 
 shards:
-	for shard := range dynamo.Shards {
+	for shard := range s.Store.OwedMailShards() {
 		from := ""
 		for {
 			if s.nearDeadline(ctx) {
@@ -134,13 +135,13 @@ func (s *Sweeper) round(ctx context.Context, ids []string, before time.Time, st 
 		return false
 	}
 	var owed []owedMail
-	var unknown []dynamo.MailRef
+	var unknown []rollcall.MailRef
 	for _, id := range ids {
 		e := cur[id]
 		if e == nil || e.MailSeq == 0 || e.MailOwedAt.IsZero() || !e.MailOwedAt.Before(before) {
 			continue // dealt with since, or owed anew too recently: the stream has it
 		}
-		ref := dynamo.MailRef{EnrollmentID: id, Seq: e.MailSeq}
+		ref := rollcall.MailRef{EnrollmentID: id, Seq: e.MailSeq}
 		if !knownKind(e.MailKind) {
 			m.log().ErrorContext(ctx, "mail sweep: unknown mail kind; dropped", "enrollment_id", id, "mail_kind", e.MailKind)
 			unknown = append(unknown, ref)

@@ -1,0 +1,24 @@
+package dynamo
+
+import (
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/rollcall/rollcall/internal/rollcall"
+)
+
+// Images reads the table's items as the stream hands them over: the store owns the key schema
+// and the item shapes, so the stream functions decode through it instead of knowing either.
+type Images struct{}
+
+// IsEnrollment reports whether a sort key is an enrollment item's.
+func (Images) IsEnrollment(sk string) bool { return strings.HasPrefix(sk, pfxEnrollment) }
+
+// DecodeEnrollment decodes an enrollment item.
+func (Images) DecodeEnrollment(it map[string]types.AttributeValue) *rollcall.Enrollment {
+	return DecodeEnrollment(it)
+}
+
+// OwedMailShards is how many shards the owed-mail index spreads over (the sweep reads each).
+func (s *Store) OwedMailShards() int { return Shards }
