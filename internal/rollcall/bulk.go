@@ -1,319 +1,411 @@
 package rollcall
 
 import (
-	"encoding/json"
+	"context"
+	"errors"
 	"fmt"
-	"strings"
+	"math/rand/v2"
+	"sync"
+	"time"
 )
 
-// Bulk enroll limits (docs/api.md#bulk-enroll).
-const (
-	MaxBulkPairs     = 10_000  // identifier x course pairs per request
-	MaxBulkBodyBytes = 1 << 20 // 1 MiB
-	MaxReasonLen     = 1000
-)
+// SmallRequestItems bounds the bulk requests that commit in one CommitEnrollments (see
+// fitsOneCommit): enrollments read plus courses. A commit costs about twice a batched write
+// per item, and for every item it only checks, so the bound keeps that premium small; a
+// larger request writes in batches under leases.
+const SmallRequestItems = 25
 
-// Field is one request field as the body carried it, whatever the encoding: absent, a string,
-// a list of strings (JSON array or a repeated form key), or a JSON boolean/number.
-type Field struct {
-	Present bool
-	Values  []string // strings, or the text of numbers
-	List    bool     // given as a JSON array
-	Bool    *bool    // given as a JSON boolean
-	Invalid bool     // given as something else (an object, null inside a list, ...)
+// ErrCourseBusy means another bulk enrollment holds the course.
+var ErrCourseBusy = errors.New("course is busy with another bulk enrollment")
+
+// CourseBusyError is ErrCourseBusy naming the course, so that a writer can wait for it.
+type CourseBusyError struct{ CourseID string }
+
+func (e *CourseBusyError) Error() string {
+	return "course " + e.CourseID + " is busy with another bulk enrollment"
 }
 
-// Fields are the fields of a bulk enroll body, by name.
-type Fields map[string]Field
+func (e *CourseBusyError) Is(target error) bool { return target == ErrCourseBusy }
 
-// BulkRequest is a validated bulk enroll request.
-type BulkRequest struct {
-	Identifiers   []string // every occurrence, in input order
-	Courses       []string // distinct, in input order
-	Cohorts       []string // nil unless given; Cohorts[i] goes with Courses[i]
-	Action        string   // "enroll" or "unenroll"
-	AutoEnroll    bool
-	EmailStudents bool
-	Reason        string
-}
-
-// Pairs is the identifier x course count the request limit applies to.
-func (r *BulkRequest) Pairs() int { return len(r.Identifiers) * len(r.Courses) }
-
-// CohortFor returns the cohort given for the i-th course, or "".
-func (r *BulkRequest) CohortFor(i int) string {
-	if r.Cohorts == nil {
-		return ""
+// bulkEnroll runs a bulk enroll or unenroll (docs/api.md#bulk-enroll).
+func (s *Service) bulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkResponse, error) {
+	// Permission comes first, as Open edX's IsStaff does: a caller who may not bulk enroll
+	// learns nothing about the body. Course admins may, for their own courses.
+	var courses map[string]*Course
+	if !actor.Staff {
+		ids, ok := ParseBulkCourses(f)
+		if !ok {
+			return nil, ErrForbidden
+		}
+		cs, err := s.Store.GetCourses(ctx, ids)
+		if err != nil {
+			return nil, unavailable("bulk enroll: read courses", err)
+		}
+		for _, id := range ids {
+			if c := cs[id]; c == nil || !c.IsAdmin(actor.Username) {
+				return nil, ErrForbidden
+			}
+		}
+		courses = cs
 	}
-	return r.Cohorts[i]
-}
-
-// ParseBulkCourses extracts the course keys of a bulk body, for the permission check that must
-// come before full validation (a non-staff caller learns nothing from validation errors).
-// ok is false when the field is missing or holds an invalid key.
-func ParseBulkCourses(f Fields) (courses []string, ok bool) {
-	c, ok := f["courses"]
-	if !ok || !c.Present || c.Invalid || c.Bool != nil {
-		return nil, false
+	req, err := ParseBulkRequest(f)
+	if err != nil {
+		return nil, err
 	}
-	courses = dedupe(splitField(c, SplitCommaList))
-	if len(courses) == 0 {
-		return nil, false
+	if req.Pairs() > MaxBulkPairs {
+		return nil, &TooLargeError{Detail: fmt.Sprintf("A request may carry at most %d identifier x course pairs; this one has %d.", MaxBulkPairs, req.Pairs())}
 	}
-	for _, k := range courses {
-		if !ValidCourseKey(k) {
-			return nil, false
+	if courses == nil {
+		if courses, err = s.Store.GetCourses(ctx, req.Courses); err != nil {
+			return nil, unavailable("bulk enroll: read courses", err)
 		}
 	}
-	return courses, true
-}
-
-// ParseBulkRequest validates a bulk body with the messages of Open edX's
-// BulkEnrollmentSerializer (Django REST Framework): every field error at once, then the
-// cross-field rules.
-func ParseBulkRequest(f Fields) (*BulkRequest, error) {
-	v := &ValidationError{}
-	r := &BulkRequest{}
-
-	// identifiers: required, emails and/or usernames separated by commas, whitespace or newlines.
-	if id, ok := f["identifiers"]; !ok || !id.Present {
-		v.Add("identifiers", "This field is required.")
-	} else if id.Invalid || id.Bool != nil {
-		v.Add("identifiers", "Not a valid string.")
-	} else if r.Identifiers = splitField(id, SplitList); len(r.Identifiers) == 0 {
-		v.Add("identifiers", "This field may not be blank.")
+	for _, id := range req.Courses {
+		if courses[id] == nil {
+			return nil, ErrNotFound
+		}
+	}
+	for i, id := range req.Courses {
+		if c := req.CohortFor(i); c != "" && !courses[id].HasCohort(c) {
+			return nil, NonFieldError(fmt.Sprintf("cohort %s not found in course %s.", c, id))
+		}
 	}
 
-	// courses: required, comma-separated or a list, each a valid course key.
-	if c, ok := f["courses"]; !ok || !c.Present {
-		v.Add("courses", "This field is required.")
-	} else if c.Invalid || c.Bool != nil {
-		v.Add("courses", "Expected a list of items but got type \"bool\".")
-	} else if r.Courses = dedupeParallel(splitField(c, SplitCommaList)); len(r.Courses) == 0 {
-		v.Add("courses", "This list may not be empty.")
+	// Read before anything is resolved: a user created after this mark may have missed the
+	// invitations this request writes (see registerLateSignups).
+	regMark, err := s.Store.RegistrationMark(ctx)
+	if err != nil {
+		return nil, unavailable("bulk enroll: read registration mark", err)
+	}
+
+	// A small request commits optimistically in one transaction: no lease to take, so small
+	// requests on a course do not queue behind one another (only real conflicts retry).
+	if s.fitsOneCommit(req) {
+		users, err := s.Store.ResolveIdentifiers(ctx, Resolvable(req.Identifiers))
+		if err != nil {
+			return nil, unavailable("bulk enroll: resolve identifiers", err)
+		}
+		return s.bulkCommit(ctx, req, courses, users, actor, regMark)
+	}
+
+	// A larger request writes in batches under its courses' leases. Two orders, the same
+	// guarantee: every write is decided on states read under the courses' leases. When a small sample says the request changes something (new learners,
+	// the common case), lock first and read every before-state once. Otherwise read without
+	// a lease, so that a repeat ends with no write at all, and lock and re-read only if
+	// something changes after all. The sample only picks the order.
+	// Each attempt owns its leases alone: two requests never share one, whatever their
+	// Idempotency-Key (twins are kept apart by the key's reservation; see httpapi).
+	owner := fmt.Sprintf("bulk-%d-%d", s.now().UnixNano(), rand.Int64())
+	var (
+		locked []string
+		unlock = func(context.Context) {}
+	)
+	// Identifiers resolve outside the lease (a registration after regMark is caught after
+	// the write), at the same time as the sample is read.
+	users, changes, err := s.resolveAndSample(ctx, req, courses, actor)
+	if err != nil {
+		return nil, err
+	}
+	if changes {
+		locked = dedupe(req.Courses) // LockCourses takes them in sorted order
+		if unlock, err = s.Store.LockCourses(ctx, locked, owner, s.leaseTTL(), s.leaseWait(ctx)); err != nil {
+			return nil, unavailable("bulk enroll: lock courses", err)
+		}
+	}
+	plan := newBulkPlan(req, courses, users, actor, s.now())
+	before, err := s.Store.GetEnrollments(ctx, plan.ids(req.Courses))
+	if err != nil {
+		unlock(context.WithoutCancel(ctx))
+		return nil, unavailable("bulk enroll: read enrollments", err)
+	}
+	plan.run(before)
+	if len(plan.changed) == 0 {
+		unlock(context.WithoutCancel(ctx))
+		return plan.response(), nil
+	}
+
+	var (
+		writes []*Enrollment
+		failed map[string]error
+	)
+	if locked != nil {
+		writes, failed, err = s.writePlan(ctx, plan)
 	} else {
-		for _, k := range r.Courses {
-			if !ValidCourseKey(k) {
-				v.Add("courses", "Course key not valid: "+k)
+		// Something changes after all: take the leases of the courses that change, re-read
+		// their states under the lease (another writer may have run since), decide again.
+		locked = plan.changedCourses()
+		if unlock, err = s.Store.LockCourses(ctx, locked, owner, s.leaseTTL(), s.leaseWait(ctx)); err != nil {
+			return nil, unavailable("bulk enroll: lock courses", err)
+		}
+		writes, failed, err = s.writeUnderLease(ctx, req, courses, users, actor, locked, before, &plan)
+	}
+	unlock(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, err
+	}
+	for id, ferr := range failed {
+		s.log().ErrorContext(ctx, "bulk enroll: enrollment write failed", "enrollment_id", id, "error", ferr)
+	}
+	plan.markFailed(failed)
+
+	// An invitee may have registered while we worked: registration flips the open
+	// invitations it can see, and we flip the ones it could not (write, then check). This
+	// needs no lease: the read comes after our write, and each flip is a lease-checked,
+	// version-checked write of its own.
+	if err := s.registerLateSignups(ctx, regMark, writes, failed); err != nil {
+		return nil, unavailable("bulk enroll: check new accounts", err)
+	}
+	return plan.response(), nil
+}
+
+// fitsOneCommit says whether a request is small: every enrollment it may touch, and a lease
+// check per course, are at most the commit limit (SmallRequestItems unless CommitLimit lowers it).
+func (s *Service) fitsOneCommit(req *BulkRequest) bool {
+	limit := SmallRequestItems
+	if s.CommitLimit > 0 && s.CommitLimit < limit {
+		limit = s.CommitLimit
+	}
+	people, courses := len(dedupe(req.Identifiers)), len(dedupe(req.Courses))
+	return people*courses+courses <= limit
+}
+
+// bulkCommit runs a small bulk request optimistically: read every before-state, decide, and
+// commit the changes in one transaction on condition that nothing read has changed and no
+// lease holds the courses. A conflict means another writer got there first: read again and
+// decide again (its result is then this request's before-state, as in a serial order). A
+// course leased by a large request is waited for.
+func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[string]*Course, users map[string]*User,
+	actor Actor, regMark string) (*BulkResponse, error) {
+	ids := newBulkPlan(req, courses, users, actor, s.now()).ids(req.Courses)
+	courseIDs := dedupe(req.Courses)
+	deadline := time.Now().Add(s.leaseWait(ctx))
+	pause := 10 * time.Millisecond
+	reserved := 0 // of the actor's daily invitation quota, over the retries
+	for {
+		before, err := s.Store.GetEnrollments(ctx, ids)
+		if err != nil {
+			return nil, unavailable("bulk enroll: read enrollments", err)
+		}
+		plan := newBulkPlan(req, courses, users, actor, s.now())
+		plan.run(before)
+		if len(plan.changed) == 0 {
+			return plan.response(), nil
+		}
+		read := make(map[string]int64, len(ids))
+		for _, id := range ids {
+			read[id] = 0
+			if e := before[id]; e != nil {
+				read[id] = e.Version
+			}
+		}
+		writes := plan.writes()
+		for _, e := range writes {
+			s.sealInvitation(e)
+		}
+		if n := newInvites(writes); n > reserved {
+			if err := s.reserveInvites(ctx, actor, n-reserved); err != nil {
+				return nil, err
+			}
+			reserved = n
+		}
+		err = s.Store.CommitEnrollments(ctx, courseIDs, read, writes)
+		if err == nil {
+			s.logSkippedMail(ctx, writes)
+			if err := s.registerLateSignups(ctx, regMark, writes, nil); err != nil {
+				return nil, unavailable("bulk enroll: check new accounts", err)
+			}
+			return plan.response(), nil
+		}
+		if err := s.awaitRetry(ctx, err, deadline, &pause); err != nil {
+			return nil, unavailable("bulk enroll: commit enrollments", err)
+		}
+	}
+}
+
+// awaitRetry is what an optimistic writer does when its write was refused: wait for the
+// course that a large bulk request holds, or pause (jittered, doubling) after a version
+// conflict. A nil error means try again; any other refusal, or a wait past the deadline,
+// ends the attempt with the error to report.
+func (s *Service) awaitRetry(ctx context.Context, err error, deadline time.Time, pause *time.Duration) error {
+	var busy *CourseBusyError
+	switch {
+	case errors.As(err, &busy):
+		return s.Store.AwaitCourse(ctx, busy.CourseID, deadline)
+	case errors.Is(err, ErrVersionChange), errors.Is(err, ErrCourseBusy):
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(*pause + time.Duration(rand.Int64N(int64(*pause)))):
+		}
+		*pause = min(*pause*2, 200*time.Millisecond)
+		return nil
+	default:
+		return err
+	}
+}
+
+// sampleSize is how many email identifiers resolveAndSample samples (in every course).
+const sampleSize = 20
+
+// resolveAndSample resolves the identifiers and, at the same time, reads the before-states
+// of the first few email identifiers (whose enrollment ids need no lookup) to say whether
+// the request would change any of them. The sample is read without a lease and decides
+// nothing: BulkEnroll uses it only to choose whether to lock before reading.
+func (s *Service) resolveAndSample(ctx context.Context, req *BulkRequest, courses map[string]*Course, actor Actor) (map[string]*User, bool, error) {
+	var (
+		users   map[string]*User
+		userErr error
+		wg      sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		users, userErr = s.Store.ResolveIdentifiers(ctx, Resolvable(req.Identifiers))
+	}()
+	var sample []string
+	for _, ident := range req.Identifiers {
+		if ValidEmail(ident) {
+			sample = append(sample, ident)
+			if len(sample) == sampleSize {
 				break
 			}
 		}
 	}
-
-	// action: required choice, one value (a list, or a repeated form field, is not one).
-	if a, ok := f["action"]; !ok || !a.Present {
-		v.Add("action", "This field is required.")
-	} else if a.multiple() {
-		v.Add("action", "Expected a single value, not a list.")
-	} else {
-		s := single(a)
-		switch s {
-		case "enroll", "unenroll":
-			r.Action = s
-		case "":
-			v.Add("action", "This field may not be blank.")
-		default:
-			v.Add("action", fmt.Sprintf("%q is not a valid choice.", s))
+	changes := false
+	var sampleErr error
+	if len(sample) > 0 {
+		sub := *req
+		sub.Identifiers = sample
+		p := newBulkPlan(&sub, courses, nil, actor, s.now())
+		var before map[string]*Enrollment
+		if before, sampleErr = s.Store.GetEnrollments(ctx, p.ids(req.Courses)); sampleErr == nil {
+			p.run(before)
+			changes = len(p.changed) > 0
 		}
 	}
+	wg.Wait()
+	if userErr != nil {
+		return nil, false, unavailable("bulk enroll: resolve identifiers", userErr)
+	}
+	if sampleErr != nil {
+		return nil, false, unavailable("bulk enroll: read enrollments", sampleErr)
+	}
+	return users, changes, nil
+}
 
-	for _, name := range []string{"auto_enroll", "email_students"} {
-		if fd := f[name]; fd.Present && fd.multiple() {
-			v.Add(name, "Expected a single value, not a list.")
+// writeUnderLease re-reads the before-states of the locked courses (another writer may have
+// run since the optimistic read), decides again and writes the changes. The caller holds the
+// courses' leases; in this order the critical section is two store round trips.
+func (s *Service) writeUnderLease(ctx context.Context, req *BulkRequest, courses map[string]*Course, users map[string]*User,
+	actor Actor, locked []string, before map[string]*Enrollment, plan **bulkPlan) ([]*Enrollment, map[string]error, error) {
+	ids := (*plan).ids(locked)
+	fresh, err := s.Store.GetEnrollments(ctx, ids)
+	if err != nil {
+		return nil, nil, unavailable("bulk enroll: re-read enrollments", err)
+	}
+	for _, id := range ids {
+		if e := fresh[id]; e != nil {
+			before[id] = e
+		} else {
+			delete(before, id)
 		}
 	}
-	var valid bool
-	if r.AutoEnroll, valid = parseBool(f["auto_enroll"]); !valid {
-		v.Add("auto_enroll", msgInvalidBoolean)
-	}
-	if r.EmailStudents, valid = parseBool(f["email_students"]); !valid {
-		v.Add("email_students", msgInvalidBoolean)
-	}
+	p := newBulkPlan(req, courses, users, actor, s.now())
+	p.lockedOnly = toSet(locked)
+	p.run(before)
+	*plan = p
+	return s.writePlan(ctx, p)
+}
 
-	if c, ok := f["cohorts"]; ok && c.Present {
-		if c.Invalid || c.Bool != nil {
-			v.Add("cohorts", "Expected a list of items.")
-		} else if cs := splitField(c, SplitCommaList); len(cs) > 0 {
-			r.Cohorts = cs
-			for _, x := range cs {
-				if HasControl(x) {
-					v.Add("cohorts", "Cohort names may not contain control characters.")
-					break
-				}
+// writePlan writes a plan's changes; the caller holds the leases of their courses.
+func (s *Service) writePlan(ctx context.Context, p *bulkPlan) ([]*Enrollment, map[string]error, error) {
+	writes := p.writes()
+	for _, e := range writes {
+		s.sealInvitation(e)
+	}
+	if err := s.reserveInvites(ctx, p.actor, newInvites(writes)); err != nil {
+		return nil, nil, err
+	}
+	failed, err := s.Store.PutEnrollments(ctx, writes)
+	if err != nil {
+		return nil, nil, unavailable("bulk enroll: write enrollments", err)
+	}
+	s.logSkippedMail(ctx, writes)
+	return writes, failed, nil
+}
+
+// sealInvitation sets the token hash of a new invitation.
+func (s *Service) sealInvitation(e *Enrollment) {
+	if e.State == StateInvited && e.TokenNonce != "" && e.TokenHash == "" {
+		if len(s.Keys.Current.Secret) == 0 {
+			panic("rollcall: an invitation was made by a function that has no signing key loaded")
+		}
+		e.TokenNonce = s.Keys.stampNonce(e.TokenNonce)
+		e.TokenHash = TokenHash(InvitationToken(s.Keys.Current.Secret, e.ID, e.TokenNonce))
+	}
+}
+
+// InvitationURL is the link an invitation's mail and the create response carry.
+func (s *Service) InvitationToken(e *Enrollment) string {
+	token, _ := s.Keys.TokenFor(e.ID, e.TokenNonce)
+	return token
+}
+
+// registerLateSignups converts invitations just written for emails that now have an account,
+// each with a lease-checked, version-checked write (a concurrent registration may be
+// converting the same invitation: one of them does it, the other finds nothing to do).
+//
+// Most requests skip the reads: if no user was created since mark (read before the
+// identifiers were resolved), every invitee's account state is the one the request saw.
+func (s *Service) registerLateSignups(ctx context.Context, mark string, written []*Enrollment, failed map[string]error) error {
+	var emails []string
+	byEmail := map[string][]*Enrollment{}
+	for _, e := range written {
+		if e.State == StateInvited && e.Username == "" && failed[e.ID] == nil {
+			if byEmail[e.Email] == nil {
+				emails = append(emails, e.Email)
+			}
+			byEmail[e.Email] = append(byEmail[e.Email], e)
+		}
+	}
+	if len(emails) == 0 {
+		return nil
+	}
+	now, err := s.Store.RegistrationMark(ctx)
+	if err != nil {
+		return err
+	}
+	if now == mark {
+		return nil
+	}
+	users, err := s.Store.ResolveIdentifiers(ctx, emails)
+	if err != nil {
+		return err
+	}
+	for email, u := range users {
+		for _, e := range byEmail[email] {
+			if err := s.registerOne(ctx, e.ID, u); err != nil {
+				return err
 			}
 		}
 	}
+	return nil
+}
 
-	if rs, ok := f["reason"]; ok && rs.Present {
-		r.Reason = strings.TrimSpace(strings.Join(rs.Values, " "))
-		switch {
-		case rs.multiple():
-			v.Add("reason", "Expected a single value, not a list.")
-		case HasControl(r.Reason):
-			v.Add("reason", "This field may not contain control characters.")
-		case len(r.Reason) > MaxReasonLen:
-			v.Add("reason", fmt.Sprintf("Ensure this field has no more than %d characters.", MaxReasonLen))
+// registerOne applies Register to one enrollment of the user's email, if it is still an open
+// invitation when written (a lease-checked, version-checked write).
+func (s *Service) registerOne(ctx context.Context, id string, u *User) error {
+	_, err := s.saveWithRetry(ctx, id, func(cur *Enrollment) (*Enrollment, error) {
+		next, ok := Register(cur, u, Edit{Actor: u.Username, Source: SourceRegistration, Now: s.now()})
+		if !ok {
+			return nil, nil
 		}
-	}
-
-	if err := v.OrNil(); err != nil {
-		return nil, err
-	}
-
-	// Cross-field rules, in the serializer's order.
-	if r.Cohorts != nil {
-		if r.Action != "enroll" {
-			return nil, NonFieldError("Cohorts can only be used for enrollments.")
-		}
-		raw := splitField(f["courses"], SplitCommaList)
-		if len(r.Cohorts) != len(raw) {
-			return nil, NonFieldError("If provided, the cohorts and courses should have equal number of items.")
-		}
-		// Pair cohorts with the distinct courses: the first occurrence of a course wins.
-		seen := map[string]bool{}
-		var cohorts []string
-		for i, c := range raw {
-			if !seen[c] {
-				seen[c] = true
-				cohorts = append(cohorts, r.Cohorts[i])
-			}
-		}
-		r.Cohorts = cohorts
-	}
-	return r, nil
+		return next, nil
+	})
+	return err
 }
 
-// splitField flattens a field into items: each string (or list element) split by split.
-func splitField(f Field, split func(string) []string) []string {
-	var out []string
-	for _, s := range f.Values {
-		out = append(out, split(s)...)
-	}
-	return out
-}
-
-// multiple reports a field given as a list or more than once where one value is expected.
-func (f Field) multiple() bool { return f.List || len(f.Values) > 1 }
-
-// HasControl reports control characters (C0, DEL, C1, and the Unicode line and paragraph
-// separators): none belongs in a title, cohort or reason, and in a mail subject CR/LF would
-// be header injection.
-func HasControl(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r >= 0x7f && r < 0xa0 || r == '\u2028' || r == '\u2029' {
-			return true
-		}
-	}
-	return false
-}
-
-func single(f Field) string {
-	if f.Bool != nil {
-		return fmt.Sprint(*f.Bool)
-	}
-	if len(f.Values) == 0 {
-		return ""
-	}
-	return strings.TrimSpace(f.Values[len(f.Values)-1])
-}
-
-func dedupe(xs []string) []string {
-	seen := make(map[string]bool, len(xs))
-	out := xs[:0:0]
-	for _, x := range xs {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
-// dedupeParallel keeps the first occurrence of each course (cohorts are re-paired later).
-func dedupeParallel(xs []string) []string { return dedupe(xs) }
-
-// parseBool accepts JSON booleans and, case-insensitively, true/false, 1/0 and DRF's other
-// spellings (t/f, yes/no, y/n, on/off). Absent or empty is false. valid is false for anything
-// else, which the caller reports as msgInvalidBoolean.
-func parseBool(f Field) (value, valid bool) {
-	if !f.Present {
-		return false, true
-	}
-	if f.Bool != nil {
-		return *f.Bool, true
-	}
-	if f.Invalid || f.List {
-		return false, false
-	}
-	switch strings.ToLower(single(f)) {
-	case "true", "t", "1", "yes", "y", "on":
-		return true, true
-	case "false", "f", "0", "no", "n", "off", "":
-		return false, true
-	}
-	return false, false
-}
-
-// msgInvalidBoolean is DRF's field message for a value that is not a boolean.
-const msgInvalidBoolean = "Must be a valid boolean."
-
-// Snapshot is an Open edX EmailEnrollmentState as bulk enroll reports it before and after.
-type Snapshot struct {
-	Enrollment bool
-	Allowed    bool
-	User       bool
-	AutoEnroll bool
-	Cohort     *string // reported only when the request named cohorts
-}
-
-// BulkResult is one identifier occurrence's outcome.
-type BulkResult struct {
-	Identifier        string
-	Before, After     Snapshot
-	InvalidIdentifier bool
-	Error             bool
-	WithCohort        bool // the request named cohorts: report "cohort"
-}
-
-// MarshalJSON writes exactly the keys Open edX writes.
-func (r BulkResult) MarshalJSON() ([]byte, error) {
-	switch {
-	case r.InvalidIdentifier:
-		return json.Marshal(struct {
-			Identifier        string `json:"identifier"`
-			InvalidIdentifier bool   `json:"invalidIdentifier"`
-		}{r.Identifier, true})
-	case r.Error:
-		return json.Marshal(struct {
-			Identifier string `json:"identifier"`
-			Error      bool   `json:"error"`
-		}{r.Identifier, true})
-	}
-	snap := func(s Snapshot) map[string]any {
-		m := map[string]any{"enrollment": s.Enrollment, "allowed": s.Allowed, "user": s.User, "auto_enroll": s.AutoEnroll}
-		if r.WithCohort {
-			m["cohort"] = s.Cohort
-		}
-		return m
-	}
-	return json.Marshal(struct {
-		Identifier string         `json:"identifier"`
-		Before     map[string]any `json:"before"`
-		After      map[string]any `json:"after"`
-	}{r.Identifier, snap(r.Before), snap(r.After)})
-}
-
-// CourseResults is one course's part of the response.
-type CourseResults struct {
-	Action     string       `json:"action"`
-	AutoEnroll bool         `json:"auto_enroll"`
-	Results    []BulkResult `json:"results"`
-}
-
-// BulkResponse is the 200 body of bulk enroll.
-type BulkResponse struct {
-	Action        string                    `json:"action"`
-	AutoEnroll    bool                      `json:"auto_enroll"`
-	EmailStudents bool                      `json:"email_students"`
-	Courses       map[string]*CourseResults `json:"courses"`
-}
+// bulkPlan computes a bulk request's results from before-states, in input order.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 )
 
 // CreateInvitation is the Redu-style POST /api/courses/{course_id}/enrollments: one
@@ -101,21 +102,34 @@ func (s *Service) DeleteEnrollment(ctx context.Context, actor Actor, publicID st
 	return next, nil
 }
 
-// courseFor loads a course the actor may manage: staff, or one of its admins.
-// Unknown course: 404; not permitted: 403.
-func (s *Service) courseFor(ctx context.Context, actor Actor, courseID string) (*Course, error) {
-	if !ValidCourseKey(courseID) {
-		return nil, ErrNotFound
+// saveWithRetry re-reads and re-applies edit until the write lands, the edit declines
+// (returns nil), or the course stays busy past LeaseWait.
+func (s *Service) saveWithRetry(ctx context.Context, id string, edit func(cur *Enrollment) (*Enrollment, error)) (*Enrollment, error) {
+	deadline := time.Now().Add(s.leaseWait(ctx))
+	pause := 10 * time.Millisecond
+	for {
+		cur, err := s.Store.GetEnrollment(ctx, id)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, unavailable("read enrollment", err)
+		}
+		if errors.Is(err, ErrNotFound) {
+			cur = nil
+		}
+		next, err := edit(cur)
+		if err != nil || next == nil || next == cur {
+			return next, err
+		}
+		s.sealInvitation(next)
+		var prev int64
+		if cur != nil {
+			prev = cur.Version
+		}
+		err = s.Store.SaveEnrollment(ctx, next, prev)
+		if err == nil {
+			return next, nil
+		}
+		if err := s.awaitRetry(ctx, err, deadline, &pause); err != nil {
+			return nil, unavailable("save enrollment", err)
+		}
 	}
-	c, err := s.Store.GetCourse(ctx, courseID)
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, unavailable("get course", err)
-	}
-	if !actor.Staff && !c.IsAdmin(actor.Username) {
-		return nil, ErrForbidden
-	}
-	return c, nil
 }
