@@ -3,7 +3,6 @@ package dynamo
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -153,70 +152,4 @@ func (s *Store) WriteAuditEntries(ctx context.Context, entries []*rollcall.Audit
 		items[i] = encodeAudit(a)
 	}
 	return s.batchPut(ctx, items)
-}
-
-// batchPut writes items with BatchWriteItem and reports, by index, the ones that failed
-// (a failing call fails its chunk; unprocessed items are retried with backoff first).
-func (s *Store) batchPut(ctx context.Context, items []item) (map[int]error, error) {
-	const chunk = 25
-	var (
-		mu     sync.Mutex
-		failed = map[int]error{}
-	)
-	index := make(map[string]int, len(items))
-	for i, it := range items {
-		index[describe(it)] = i
-	}
-	fail := func(reqs []types.WriteRequest, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, r := range reqs {
-			failed[index[describe(r.PutRequest.Item)]] = err
-		}
-	}
-	// Failures are per chunk, so that one failing call does not cancel the others.
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, s.parallel())
-	for lo := 0; lo < len(items); lo += chunk {
-		hi := min(lo+chunk, len(items))
-		reqs := make([]types.WriteRequest, 0, hi-lo)
-		for _, it := range items[lo:hi] {
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			for attempt := 0; len(reqs) > 0; attempt++ {
-				if attempt > 0 {
-					if err := backoff(ctx, attempt); err != nil {
-						fail(reqs, err)
-						return
-					}
-				}
-				out, err := s.DB.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
-					RequestItems:           map[string][]types.WriteRequest{s.Table: reqs},
-					ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes,
-				})
-				if err != nil {
-					fail(reqs, fmt.Errorf("batch write: %w", err))
-					return
-				}
-				s.Metrics.write(out.ConsumedCapacity...)
-				reqs = out.UnprocessedItems[s.Table]
-				if attempt >= 8 && len(reqs) > 0 {
-					fail(reqs, fmt.Errorf("batch write: unprocessed after retries"))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if len(failed) == len(items) && len(items) > 0 {
-		for _, err := range failed {
-			return failed, err
-		}
-	}
-	return failed, nil
 }
