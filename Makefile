@@ -11,6 +11,10 @@ export SAM_CLI_TELEMETRY := 0
 DDB_VERSION := 2.6.1
 DDB_LIB := .local/dynamodb/lib
 DDB_JAR := $(DDB_LIB)/DynamoDBLocal-$(DDB_VERSION).jar
+EMQ_VERSION := 1.7.1
+EMQ_LIB := .local/elasticmq/lib
+EMQ_JAR := $(EMQ_LIB)/elasticmq-server_2.13-$(EMQ_VERSION).jar
+S3_BIN := .local/bin/s3-local
 SES_BIN := infra/ses-local/node_modules/aws-ses-v2-local/dist/cli.js
 VENV := .venv
 SAM := $(VENV)/bin/sam
@@ -25,7 +29,7 @@ LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.no
 all: test
 
 ## deps: install everything the local stack and the tests need
-deps: go-deps $(DDB_JAR) $(SES_BIN) $(PY_STAMP) browser
+deps: go-deps $(DDB_JAR) $(EMQ_JAR) $(S3_BIN) $(SES_BIN) $(PY_STAMP) browser
 
 ## browser: headless Chromium for the invitation page's browser test (Debian's package)
 browser:
@@ -44,6 +48,17 @@ $(DDB_JAR): infra/dynamodb-local/pom.xml
 	mvn -q -B -f infra/dynamodb-local/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(DDB_LIB)
 	@touch $@
 
+# ElasticMQ (the local SQS for roster jobs), from Maven Central like DynamoDB Local.
+$(EMQ_JAR): infra/elasticmq/pom.xml
+	@command -v java >/dev/null || { echo "Java 17+ is required for ElasticMQ"; exit 1; }
+	@command -v mvn >/dev/null || { echo "Maven is required to fetch ElasticMQ"; exit 1; }
+	mvn -q -B -f infra/elasticmq/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(EMQ_LIB)
+	@touch $@
+
+# The local S3 (gofakes3, a Go module): a small binary of its own.
+$(S3_BIN): infra/s3-local/main.go go.sum
+	$(GO) build -o $@ ./infra/s3-local
+
 $(SES_BIN): infra/ses-local/package.json infra/ses-local/package-lock.json
 	@command -v npm >/dev/null || { echo "Node.js 20+ with npm is required for the SES emulator"; exit 1; }
 	cd infra/ses-local && npm ci --no-audit --no-fund --loglevel=error
@@ -56,7 +71,7 @@ $(PY_STAMP): infra/requirements.txt
 	@touch $@
 
 ## run: the API on http://127.0.0.1:$(PORT) with DynamoDB Local and the SES emulator
-run: go-deps $(DDB_JAR) $(SES_BIN)
+run: go-deps $(DDB_JAR) $(EMQ_JAR) $(S3_BIN) $(SES_BIN)
 	$(GO) run ./infra/local run
 
 ## token: a local bearer token, e.g. make token USERNAME=alice ADMIN=1
@@ -66,7 +81,7 @@ token:
 ## invoke: run one function in process on a sample event (the demo course and user that the
 ## samples name are created first if missing), e.g.
 ##   make invoke FN=BulkEnrollFunction EVENT=events/BulkEnrollFunction.json
-invoke: go-deps $(DDB_JAR) $(SES_BIN)
+invoke: go-deps $(DDB_JAR) $(EMQ_JAR) $(S3_BIN) $(SES_BIN)
 	@$(GO) run ./infra/local invoke $(FN) $(EVENT)
 
 ## test: unit + integration tests (DynamoDB Local, SES emulator), fuzz seeds, sam validate/build
@@ -79,7 +94,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-test-go:
+test-go: $(EMQ_JAR) $(S3_BIN)
 	$(GO) run ./infra/local testenv -- $(GO) test -race -count=1 -timeout 45m ./...
 
 sam-validate: $(PY_STAMP)
@@ -123,11 +138,15 @@ build-MailSweepFunction:
 	$(LAMBDA_BUILD) ./functions/mail-sweep
 build-AuditFunction:
 	$(LAMBDA_BUILD) ./functions/audit
+build-JobsFunction:
+	$(LAMBDA_BUILD) ./functions/jobs
+build-JobWorkerFunction:
+	$(LAMBDA_BUILD) ./functions/job-worker
 
 ## bench: the budgets of docs/api.md#performance-budgets on its own DynamoDB Local: bulk enroll 1,000 / 10,000 / repeat and
 ## pages from a course of 100,000, each beside the plain SDK loop; writes bench/results.json
 BENCH_ARGS ?=
-bench: go-deps $(DDB_JAR)
+bench: go-deps $(DDB_JAR) $(EMQ_JAR) $(S3_BIN)
 	$(GO) run ./infra/bench $(BENCH_ARGS)
 
 ## fuzz: run every fuzz target for FUZZTIME each (their seed corpora also run in make test)

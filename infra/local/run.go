@@ -58,6 +58,7 @@ func cmdRun(start time.Time, args []string) error {
 		Template: c.tpl, Lookup: lookup(cfg), DynamoDBEndpoint: st.ddb.Endpoint, TableName: c.tableName,
 		Streams: true, CheckpointDir: filepath.Join(c.dataDir, "streams"),
 		Schedules: true, FireOnStart: true, Logger: log,
+		Queues: true, SQSEndpoint: st.sqs.Endpoint, QueueURLs: st.queueURLs,
 	})
 	if err != nil {
 		return err
@@ -107,6 +108,12 @@ loop:
 		case <-st.ses.Done():
 			runErr = fmt.Errorf("the SES emulator exited; see %s", st.ses.LogFile)
 			break loop
+		case <-st.sqs.Done():
+			runErr = fmt.Errorf("ElasticMQ exited; see %s", st.sqs.LogFile)
+			break loop
+		case <-st.s3.Done():
+			runErr = fmt.Errorf("the S3 emulator exited; see %s", st.s3.LogFile)
+			break loop
 		}
 	}
 	cancelRun() // the server shuts down (5 s for requests in flight), the runners stop
@@ -121,6 +128,8 @@ func printBanner(st *stack, apiURL, token string, ls *localstack.Stack, took tim
 	fmt.Fprintf(&b, "  API          %s\n", apiURL)
 	fmt.Fprintf(&b, "  Mail viewer  %s/\n", st.ses.Endpoint)
 	fmt.Fprintf(&b, "  DynamoDB     %s  (table %s)\n", st.ddb.Endpoint, st.tableName)
+	fmt.Fprintf(&b, "  SQS          %s  (ElasticMQ)\n", st.sqs.Endpoint)
+	fmt.Fprintf(&b, "  S3           %s\n", st.s3.Endpoint)
 	fmt.Fprintf(&b, "  Staff token  %s\n\n", token)
 	fmt.Fprintf(&b, "  export API=%s TOKEN=%s\n\n", apiURL, token)
 	for _, r := range gw.Routes() {

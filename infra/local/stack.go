@@ -30,6 +30,8 @@ type stackConfig struct {
 	tableName string
 	ddbPort   int
 	sesPort   int
+	sqsPort   int
+	s3Port    int
 	apiPort   int
 	dataDir   string // .local/data: dynamodb/ (database + log), ses/ (log), streams/ (checkpoints)
 	log       *slog.Logger
@@ -51,7 +53,8 @@ func loadStackConfig(log *slog.Logger) (*stackConfig, error) {
 		env string
 		def int
 		dst *int
-	}{{"DYNAMODB_PORT", 8000, &c.ddbPort}, {"SES_PORT", 8005, &c.sesPort}, {"PORT", 3000, &c.apiPort}} {
+	}{{"DYNAMODB_PORT", 8000, &c.ddbPort}, {"SES_PORT", 8005, &c.sesPort},
+		{"SQS_PORT", 9324, &c.sqsPort}, {"S3_PORT", 4569, &c.s3Port}, {"PORT", 3000, &c.apiPort}} {
 		v := envOr(p.env, strconv.Itoa(p.def))
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 || n > 65535 {
@@ -66,6 +69,10 @@ func loadStackConfig(log *slog.Logger) (*stackConfig, error) {
 type stack struct {
 	*stackConfig
 	ddb, ses *localstack.Service
+	sqs, s3  *localstack.Service
+	// queueURLs and buckets by logical id (the template's job queues and uploads bucket).
+	queueURLs map[string]string
+	buckets   map[string]string
 }
 
 // startStack starts DynamoDB Local (persisted under .local/data/dynamodb) and the emulator, or
@@ -73,8 +80,8 @@ type stack struct {
 func startStack(ctx context.Context, c *stackConfig) (*stack, error) {
 	s := &stack{stackConfig: c}
 	var wg sync.WaitGroup
-	var ddbErr, sesErr error
-	wg.Add(2)
+	var ddbErr, sesErr, sqsErr, s3Err error
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		s.ddb, ddbErr = localstack.StartDynamoDBLocal(ctx, localstack.DynamoDBOptions{
@@ -87,12 +94,24 @@ func startStack(ctx context.Context, c *stackConfig) (*stack, error) {
 			Port: c.sesPort, DataDir: filepath.Join(c.dataDir, "ses"), Reuse: true,
 		})
 	}()
+	go func() {
+		defer wg.Done()
+		s.sqs, sqsErr = localstack.StartElasticMQ(ctx, localstack.ElasticMQOptions{
+			Port: c.sqsPort, DataDir: filepath.Join(c.dataDir, "elasticmq"), Reuse: true,
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		s.s3, s3Err = localstack.StartS3(ctx, localstack.S3Options{
+			Port: c.s3Port, DataDir: filepath.Join(c.dataDir, "s3"), Reuse: true,
+		})
+	}()
 	wg.Wait()
-	if err := errors.Join(ddbErr, sesErr); err != nil {
+	if err := errors.Join(ddbErr, sesErr, sqsErr, s3Err); err != nil {
 		s.stop()
 		return nil, err
 	}
-	for _, svc := range []*localstack.Service{s.ddb, s.ses} {
+	for _, svc := range []*localstack.Service{s.ddb, s.ses, s.sqs, s.s3} {
 		if svc.Reused {
 			c.log.Info("reusing a running service", "service", svc.Name, "endpoint", svc.Endpoint)
 		} else {
@@ -103,12 +122,21 @@ func startStack(ctx context.Context, c *stackConfig) (*stack, error) {
 		s.stop()
 		return nil, err
 	}
+	var err error
+	if s.queueURLs, err = localstack.EnsureQueues(ctx, localstack.NewSQSClient(s.sqs.Endpoint), c.tpl, c.tableName); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("queues: %w", err)
+	}
+	if s.buckets, err = localstack.EnsureBuckets(ctx, localstack.NewS3Client(s.s3.Endpoint), c.tpl, c.tableName); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("buckets: %w", err)
+	}
 	return s, nil
 }
 
 // stop stops the services this process started (reused ones keep running).
 func (s *stack) stop() {
-	for _, svc := range []*localstack.Service{s.ses, s.ddb} {
+	for _, svc := range []*localstack.Service{s.s3, s.sqs, s.ses, s.ddb} {
 		if svc != nil && !svc.Reused {
 			if err := svc.Stop(); err != nil {
 				s.log.Error("stop", "service", svc.Name, "err", err)
@@ -126,6 +154,12 @@ func (s *stack) setEnv(publicURL string) (app.Config, error) {
 		"Table":         s.tableName,
 		"PublicBaseUrl": envOr("PUBLIC_BASE_URL", publicURL),
 		"MailFrom":      envOr("MAIL_FROM", "no-reply@rollcall.local"),
+	}
+	for id, url := range s.queueURLs {
+		values[id] = url
+	}
+	for id, name := range s.buckets {
+		values[id] = name
 	}
 	env := map[string]string{}
 	for _, fn := range s.tpl.Functions() {
@@ -146,6 +180,8 @@ func (s *stack) setEnv(publicURL string) (app.Config, error) {
 		"TABLE_NAME":           s.tableName,
 		"DYNAMODB_ENDPOINT":    s.ddb.Endpoint,
 		"SES_ENDPOINT":         s.ses.Endpoint,
+		"SQS_ENDPOINT":         s.sqs.Endpoint,
+		"S3_ENDPOINT":          s.s3.Endpoint,
 		"MAIL_TEMPLATE_PREFIX": "rollcall-" + stage + "-",
 		"AWS_REGION":           localstack.Region,
 	}

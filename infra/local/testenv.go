@@ -14,9 +14,10 @@ import (
 	"github.com/rollcall/rollcall/internal/testenv"
 )
 
-// cmdTestenv runs a command (go test ./...) with one in-memory DynamoDB Local and one SES
-// emulator for all of it, on free ports, exported as ROLLCALL_TEST_DYNAMODB_ENDPOINT and
-// ROLLCALL_TEST_SES_ENDPOINT. Without it every test binary starts its own pair, which on a
+// cmdTestenv runs a command (go test ./...) with one in-memory DynamoDB Local, one SES
+// emulator, one ElasticMQ and one S3 emulator for all of it, on free ports, exported as
+// ROLLCALL_TEST_DYNAMODB_ENDPOINT, ROLLCALL_TEST_SES_ENDPOINT, ROLLCALL_TEST_SQS_ENDPOINT and
+// ROLLCALL_TEST_S3_ENDPOINT. Without it every test binary starts its own pair, which on a
 // small machine costs a JVM per package. It returns the command's exit code.
 func cmdTestenv(args []string) int {
 	if len(args) > 0 && args[0] == "--" {
@@ -34,6 +35,29 @@ func cmdTestenv(args []string) int {
 		}
 	}()
 
+	// ElasticMQ and the S3 emulator start beside DynamoDB Local and the SES emulator (a JVM
+	// each: side by side they take the time of the slowest).
+	type jobServices struct {
+		s   *localstack.JobServices
+		err error
+	}
+	jobsDone := make(chan jobServices, 1)
+	if os.Getenv(testenv.SQSEndpointEnv) == "" || os.Getenv(testenv.S3EndpointEnv) == "" {
+		dir, err := os.MkdirTemp("", "rollcall-testenv-jobs-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testenv:", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			js, err := localstack.StartJobServices(ctx, dir)
+			jobsDone <- jobServices{js, err}
+		}()
+	} else {
+		jobsDone <- jobServices{}
+	}
 	if os.Getenv(testenv.DynamoDBEndpointEnv) == "" || os.Getenv(testenv.SESEndpointEnv) == "" {
 		dir, err := os.MkdirTemp("", "rollcall-testenv-")
 		if err != nil {
@@ -56,7 +80,16 @@ func cmdTestenv(args []string) int {
 			os.Setenv(testenv.SESEndpointEnv, eph.SES.Endpoint)
 		}
 	}
-	log.Info("test services", "dynamodb", os.Getenv(testenv.DynamoDBEndpointEnv), "ses", os.Getenv(testenv.SESEndpointEnv))
+	if js := <-jobsDone; js.err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", js.err)
+		return 1
+	} else if js.s != nil {
+		services = append(services, js.s.Services()...)
+		os.Setenv(testenv.SQSEndpointEnv, js.s.SQS.Endpoint)
+		os.Setenv(testenv.S3EndpointEnv, js.s.S3.Endpoint)
+	}
+	log.Info("test services", "dynamodb", os.Getenv(testenv.DynamoDBEndpointEnv), "ses", os.Getenv(testenv.SESEndpointEnv),
+		"sqs", os.Getenv(testenv.SQSEndpointEnv), "s3", os.Getenv(testenv.S3EndpointEnv))
 
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr

@@ -34,6 +34,14 @@ type StackOptions struct {
 	PollInterval    time.Duration
 	MaxBackoff      time.Duration
 
+	// Queues runs the queue runner on the queues of QueueURLs (EnsureQueues' answer) at
+	// SQSEndpoint; without it the functions with SQS events never run.
+	Queues      bool
+	SQSEndpoint string
+	QueueURLs   map[string]string
+	// QueuePollers per SQS event source (QueueRunnerOptions.Pollers).
+	QueuePollers int
+
 	// Schedules runs the scheduler (FireOnStart: every enabled schedule once at start).
 	Schedules   bool
 	FireOnStart bool
@@ -48,6 +56,7 @@ type Stack struct {
 	Invoker   *Invoker
 	Gateway   *Gateway
 	Streams   *StreamRunner // nil without StackOptions.Streams
+	Queues    *QueueRunner  // nil without StackOptions.Queues
 	Scheduler *Scheduler    // nil without StackOptions.Schedules
 	// Unavailable are the functions whose handler could not be built (their routes answer
 	// 502; the runners retry them).
@@ -93,17 +102,24 @@ func Assemble(ctx context.Context, o StackOptions) (*Stack, error) {
 	if o.Schedules {
 		s.Scheduler = NewScheduler(o.Template, s.Invoker, SchedulerOptions{FireOnStart: o.FireOnStart, Logger: log})
 	}
-	// The template may name SQS events before the local stack has a queue to feed them from:
-	// say so rather than let such a function silently never run.
-	for _, fn := range o.Template.Functions() {
-		for _, q := range fn.Queues {
-			log.Warn("SQS events are not delivered locally yet", "function", fn.LogicalID, "event", q.EventName)
+	if o.Queues {
+		s.Queues, err = NewQueueRunner(QueueRunnerOptions{Template: o.Template, Invoker: s.Invoker,
+			SQS: NewSQSClient(o.SQSEndpoint), QueueURLs: o.QueueURLs, Pollers: o.QueuePollers, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		// Say so rather than let a function with SQS events silently never run.
+		for _, fn := range o.Template.Functions() {
+			for _, q := range fn.Queues {
+				log.Warn("SQS events are not delivered (no queue runner)", "function", fn.LogicalID, "event", q.EventName)
+			}
 		}
 	}
 	return s, nil
 }
 
-// Run runs the stream runner and the scheduler until ctx ends or one of them fails; it returns
+// Run runs the stream runner, the queue runner and the scheduler until ctx ends or one of them fails; it returns
 // that failure (nil when ctx ended).
 func (s *Stack) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -114,6 +130,9 @@ func (s *Stack) Run(ctx context.Context) error {
 	}
 	if s.Scheduler != nil {
 		runners = append(runners, s.Scheduler.Run)
+	}
+	if s.Queues != nil {
+		runners = append(runners, s.Queues.Run)
 	}
 	errs := make(chan error, len(runners))
 	var wg sync.WaitGroup

@@ -60,3 +60,52 @@ func (e *Ephemeral) Stop() {
 		_ = s.Stop()
 	}
 }
+
+// JobServices are ElasticMQ (SQS) and the S3 emulator, which only the roster jobs need.
+type JobServices struct {
+	SQS *Service
+	S3  *Service
+}
+
+// StartJobServices starts ElasticMQ and the S3 emulator side by side on free ports, logging
+// under dataDir. On an error it stops whatever it started.
+func StartJobServices(ctx context.Context, dataDir string) (*JobServices, error) {
+	var (
+		wg            sync.WaitGroup
+		j             JobServices
+		sqsErr, s3Err error
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		j.SQS, sqsErr = StartElasticMQ(ctx, ElasticMQOptions{DataDir: dataDir})
+	}()
+	go func() {
+		defer wg.Done()
+		j.S3, s3Err = StartS3(ctx, S3Options{DataDir: dataDir})
+	}()
+	wg.Wait()
+	if err := errors.Join(sqsErr, s3Err); err != nil {
+		j.Stop()
+		return nil, err
+	}
+	return &j, nil
+}
+
+// Services lists the services that were started.
+func (j *JobServices) Services() []*Service {
+	var out []*Service
+	for _, s := range []*Service{j.SQS, j.S3} {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Stop stops them.
+func (j *JobServices) Stop() {
+	for _, s := range j.Services() {
+		_ = s.Stop()
+	}
+}
