@@ -51,6 +51,9 @@ type Config struct {
 	MailTemplatePrefix string // "rollcall-<stage>-"
 	MailSendRate       float64
 
+	// Jobs configures the roster jobs' queue and uploads bucket (see jobs.go).
+	Jobs JobsConfig
+
 	// Now is the clock; tests inject one. Nil means time.Now.
 	Now func() time.Time
 	// Logger; nil means JSON to stderr.
@@ -84,6 +87,7 @@ func ConfigFromEnv() (Config, error) {
 		MailSendRate:          10,
 	}
 	c.MailTemplatePrefix = getenv("MAIL_TEMPLATE_PREFIX", "rollcall-"+c.Stage+"-")
+	c.Jobs = jobsConfigFromEnv()
 	if c.Stage == "local" {
 		c.JWTSecret = getenv("JWT_SECRET", DefaultLocalJWTSecret)
 		if c.SigningSecret == "" && c.SigningSecretARN == "" {

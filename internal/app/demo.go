@@ -42,5 +42,5 @@ func (d *Deps) EnsureDemo(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("demo user %s: %w", DemoUsername, err)
 	}
-	return nil
+	return d.ensureDemoJob(ctx)
 }

@@ -27,7 +27,12 @@ func lambdaConfig(t *testing.T) app.Config {
 	t.Helper()
 	services := testenv.Start(t)
 	_, table := testenv.NewTable(t)
+	jobs := testenv.Jobs(t)
+	_, queues := testenv.NewQueues(t)
+	_, buckets := testenv.NewBuckets(t)
 	return app.Config{Stage: "local", TableName: table, Region: "us-east-1",
+		Jobs: app.JobsConfig{QueueURL: queues["JobQueue"], UploadsBucket: buckets["UploadsBucket"],
+			SQSEndpoint: jobs.SQSEndpoint, S3Endpoint: jobs.S3Endpoint},
 		DynamoDBEndpoint: services.DynamoDBEndpoint, SESEndpoint: services.SESEndpoint,
 		JWTSecret: app.DefaultLocalJWTSecret, SigningSecret: testSigningSecret,
 		JWTMaxLifetime: 100 * 365 * 24 * time.Hour,
@@ -90,7 +95,9 @@ func TestSampleEvents(t *testing.T) {
 			if err := json.Unmarshal(payload, &probe); err != nil {
 				t.Fatal(err)
 			}
-			if _, ok := probe["Records"]; ok {
+			if _, ok := probe["Records"]; ok && fn == "JobWorkerFunction" {
+				checkJobWork(t, cfg, out)
+			} else if ok {
 				checkStreamWork(t, cfg, fn, payload, out)
 			}
 			if probe["routeKey"] != nil {
@@ -227,4 +234,22 @@ func localToken(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return strings.TrimPrefix(ev.Headers["authorization"], "Bearer ")
+}
+
+// checkJobWork fails unless the worker ran the sample chunk of the demo job: no failures, the
+// chunk recorded, the job finished.
+func checkJobWork(t *testing.T, cfg app.Config, out []byte) {
+	t.Helper()
+	var res events.SQSEventResponse
+	if err := json.Unmarshal(out, &res); err != nil || len(res.BatchItemFailures) != 0 {
+		t.Fatalf("JobWorkerFunction: %s (%v)", out, err)
+	}
+	deps, err := app.Build(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := deps.Store.GetJob(context.Background(), app.DemoJobID)
+	if err != nil || j == nil || j.State != "succeeded" || j.Counts.Processed != 1 || j.Counts.Changed != 1 {
+		t.Fatalf("demo job after the sample chunk: %+v, %v", j, err)
+	}
 }

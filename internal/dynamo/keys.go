@@ -187,3 +187,29 @@ func MailRatePK(unixSecond int64) string { return fmt.Sprintf("%s%d", pfxMailRat
 // MailSweepLease is the lease name (LeasePK) that keeps two owed-mail sweeps from running at
 // once. It cannot be a course key (neither "org/course/run" nor "course-v1:...").
 const MailSweepLease = "~mail-sweep"
+
+// Roster jobs (docs/data-model.md#roster-jobs).
+const (
+	pfxJob      = "JOB#"
+	pfxJobList  = "JOBS#"
+	jobListAll  = "JOBS*" // every job, for staff ('*' is in no username)
+	skJob       = "JOB"
+	pfxJobChunk = "CHUNK#"
+)
+
+// JobPK is a job's partition: the job item and its chunks' results.
+func JobPK(id string) string { return pfxJob + id }
+
+// JobChunkSK is the sort key of a chunk's results: zero-padded, so string order is chunk order.
+func JobChunkSK(index int) string { return fmt.Sprintf("%s%07d", pfxJobChunk, index) }
+
+// JobListPK is the list of one user's jobs ("" for every job).
+func JobListPK(owner string) string {
+	if owner == "" {
+		return jobListAll
+	}
+	return pfxJobList + rollcall.NormalizeUsername(owner)
+}
+
+// JobListSK orders a job list by creation, then id.
+func JobListSK(created time.Time, id string) string { return FormatTime(created) + "#" + id }

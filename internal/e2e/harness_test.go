@@ -51,6 +51,14 @@ type options struct {
 	logLevel  slog.Level
 	// signupURL is SIGNUP_URL.
 	signupURL string
+	// jobs creates the job queues (visibility timeout jobVisibility, default 2 s) and the
+	// uploads bucket, and runs the queue runner (jobs_test.go).
+	jobs          bool
+	jobVisibility time.Duration
+	// noQueueRunner creates the job queues but delivers nothing (the test receives and
+	// delivers chunks itself); crashWorkerOnce fails the worker's first invocation.
+	noQueueRunner   bool
+	crashWorkerOnce bool
 }
 
 // harness is the local stack of one test: a fresh table, the real handlers behind the API
@@ -63,6 +71,9 @@ type harness struct {
 	server *httptest.Server
 	base   string
 	table  string
+	// queueURLs are the job queues by logical id (options.jobs).
+	queueURLs map[string]string
+	stack     *localstack.Stack
 
 	mu  sync.Mutex
 	now time.Time
@@ -115,6 +126,9 @@ func newHarness(t *testing.T, o options) *harness {
 		Now:          h.clock,
 		Logger:       slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: level})),
 	}
+	if o.jobs {
+		h.setUpJobs(o.jobVisibility)
+	}
 	d, err := app.Build(context.Background(), h.cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +158,9 @@ func newHarness(t *testing.T, o options) *harness {
 				return resp, nil
 			}, nil
 		}
+		if id == "JobWorkerFunction" && o.crashWorkerOnce {
+			return h.crashOnce(ctx)
+		}
 		return app.Handler(ctx, id, h.cfg)
 	}
 	// The stream runner polls every 50 ms so tests do not wait on make run's 250 ms.
@@ -152,10 +169,12 @@ func newHarness(t *testing.T, o options) *harness {
 		Streams: !o.noStreams, StreamFunctions: []string{"MailerFunction", "AuditFunction"},
 		PollInterval: 50 * time.Millisecond, MaxBackoff: time.Second,
 		Logger: h.cfg.Logger,
+		Queues: o.jobs && !o.noQueueRunner, SQSEndpoint: h.cfg.Jobs.SQSEndpoint, QueueURLs: h.queueURLs,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.stack = ls
 	handler = ls.Gateway
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

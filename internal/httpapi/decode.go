@@ -27,7 +27,7 @@ func (e *parseError) Error() string { return e.msg }
 
 // limitBody caps the body at 1 MiB (docs/api.md#bulk-enroll); reading past it fails with a 413.
 func limitBody(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, rollcall.MaxBulkBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, bodyLimit(r))
 }
 
 // DecodeFields reads a JSON, urlencoded or multipart body into fields, keeping what each

@@ -53,8 +53,18 @@ func (s *Service) bulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 		return nil, err
 	}
 	if req.Pairs() > MaxBulkPairs {
-		return nil, &TooLargeError{Detail: fmt.Sprintf("A request may carry at most %d identifier x course pairs; this one has %d.", MaxBulkPairs, req.Pairs())}
+		return nil, &TooLargeError{Detail: fmt.Sprintf("A request may carry at most %d identifier x course pairs; this one has %d. "+
+			"Send larger rosters as a job: POST %s.", MaxBulkPairs, req.Pairs(), JobsPath)}
 	}
+	return s.runBulkRequest(ctx, actor, req, courses, false)
+}
+
+// runBulkRequest runs a validated bulk request whose caller may enroll into its courses
+// (courses: those already read, or nil). Synchronous bulk enroll and every chunk of a roster
+// job come through here, so a row of a job gets exactly what bulk enroll would give it.
+// A dry run decides every result from the same reads and writes nothing.
+func (s *Service) runBulkRequest(ctx context.Context, actor Actor, req *BulkRequest, courses map[string]*Course, dryRun bool) (*BulkResponse, error) {
+	var err error
 	if courses == nil {
 		if courses, err = s.Store.GetCourses(ctx, req.Courses); err != nil {
 			return nil, unavailable("bulk enroll: read courses", err)
@@ -69,6 +79,20 @@ func (s *Service) bulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 		if c := req.CohortFor(i); c != "" && !courses[id].HasCohort(c) {
 			return nil, NonFieldError(fmt.Sprintf("cohort %s not found in course %s.", c, id))
 		}
+	}
+
+	if dryRun {
+		users, err := s.Store.ResolveIdentifiers(ctx, Resolvable(req.Identifiers))
+		if err != nil {
+			return nil, unavailable("bulk enroll: resolve identifiers", err)
+		}
+		plan := newBulkPlan(req, courses, users, actor, s.now())
+		before, err := s.Store.GetEnrollments(ctx, plan.ids(req.Courses))
+		if err != nil {
+			return nil, unavailable("bulk enroll: read enrollments", err)
+		}
+		plan.run(before)
+		return plan.response(), nil
 	}
 
 	// Read before anything is resolved: a user created after this mark may have missed the

@@ -2,6 +2,7 @@ package samtemplate
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,7 +178,8 @@ func TestRepoTemplateEmailTemplates(t *testing.T) {
 			t.Errorf("%s incomplete: %+v", et.Name, et)
 		}
 	}
-	if strings.Join(names, ",") != "rollcall-local-enrolled,rollcall-local-invited,rollcall-local-unenrolled" {
+	if !strings.HasPrefix(strings.Join(names, ","), "rollcall-local-enrolled,rollcall-local-invited,rollcall-local-unenrolled") ||
+		!slices.Contains(names, "rollcall-local-job_finished") {
 		t.Errorf("names = %v", names)
 	}
 	if !strings.Contains(ets[1].Text, "{{invitation_url}}") || ets[1].Subject != "You have been invited to {{course_title}}" {
@@ -394,4 +396,40 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestRepoTemplateJobQueuesAndBucket(t *testing.T) {
+	tpl, err := LoadDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs, err := tpl.Queues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]QueueSpec{}
+	order := map[string]int{}
+	for i, q := range qs {
+		byID[q.LogicalID] = q
+		order[q.LogicalID] = i
+	}
+	jq := byID["JobQueue"]
+	if jq.DeadLetterQueue != "JobDeadLetterQueue" || jq.MaxReceiveCount != 5 || jq.VisibilityTimeout != 360*time.Second {
+		t.Errorf("JobQueue = %+v", jq)
+	}
+	if order["JobDeadLetterQueue"] > order["JobQueue"] {
+		t.Errorf("the dead-letter queue must come before the queue that names it: %v", qs)
+	}
+	fn, ok := tpl.Function("JobWorkerFunction")
+	if !ok || len(fn.Queues) != 1 {
+		t.Fatalf("JobWorkerFunction queues: %+v", fn.Queues)
+	}
+	ev := fn.Queues[0]
+	if ev.QueueID != "JobQueue" || ev.BatchSize != 4 || ev.MaximumBatchingWindow != 0 || !ev.ReportBatchItemFailures() {
+		t.Errorf("worker event = %+v", ev)
+	}
+	bs, err := tpl.Buckets()
+	if err != nil || len(bs) != 1 || bs[0].LogicalID != "UploadsBucket" || bs[0].ExpirationDays != 7 {
+		t.Errorf("buckets = %+v, %v", bs, err)
+	}
 }

@@ -106,12 +106,17 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		return nil, err
 	}
 
+	jobs, queueURLs, err := st.startJobs(ctx, tpl)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	cfg := app.Config{
 		Stage: Stage, TableName: st.TableName, Region: localstack.Region,
 		DynamoDBEndpoint: st.DynamoDBEndpoint, SESEndpoint: st.SESEndpoint,
 		JWTSecret: st.JWTSecret, SigningSecret: "stackup-signing-secret-0123456789abcdef",
 		PublicBaseURL: st.URL, MailFrom: "no-reply@rollcall.local", MailTemplatePrefix: "rollcall-" + Stage + "-",
-		MailSendRate: 1000, Logger: o.FunctionLogger,
+		MailSendRate: 1000, Logger: o.FunctionLogger, Jobs: jobs,
 	}
 	ls, err := localstack.Assemble(ctx, localstack.StackOptions{
 		Template: tpl,
@@ -120,7 +125,8 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		},
 		DynamoDBEndpoint: st.DynamoDBEndpoint, TableName: st.TableName,
 		Streams: !o.NoStreams, // no CheckpointDir: positions in memory
-		Logger:  o.Logger,
+		Queues:  true, SQSEndpoint: jobs.SQSEndpoint, QueueURLs: queueURLs,
+		Logger: o.Logger,
 	})
 	if err != nil {
 		ln.Close()
@@ -204,4 +210,34 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// startJobs brings up the roster jobs' queue and bucket: ElasticMQ and the S3 emulator of the
+// test environment when it has them, else its own.
+func (st *Stack) startJobs(ctx context.Context, tpl *samtemplate.Template) (app.JobsConfig, map[string]string, error) {
+	jc := app.JobsConfig{SQSEndpoint: os.Getenv(testenv.SQSEndpointEnv), S3Endpoint: os.Getenv(testenv.S3EndpointEnv)}
+	if jc.SQSEndpoint == "" || jc.S3Endpoint == "" {
+		dir, err := os.MkdirTemp("", "rollcall-stackup-jobs-")
+		if err != nil {
+			return jc, nil, err
+		}
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		js, err := localstack.StartJobServices(sctx, dir)
+		if err != nil {
+			return jc, nil, fmt.Errorf("%w (make deps installs ElasticMQ and the S3 emulator)", err)
+		}
+		st.services = append(st.services, js.Services()...)
+		jc.SQSEndpoint, jc.S3Endpoint = js.SQS.Endpoint, js.S3.Endpoint
+	}
+	urls, err := localstack.EnsureQueues(ctx, localstack.NewSQSClient(jc.SQSEndpoint), tpl, st.TableName)
+	if err != nil {
+		return jc, nil, err
+	}
+	buckets, err := localstack.EnsureBuckets(ctx, localstack.NewS3Client(jc.S3Endpoint), tpl, st.TableName)
+	if err != nil {
+		return jc, nil, err
+	}
+	jc.QueueURL, jc.UploadsBucket = urls["JobQueue"], buckets["UploadsBucket"]
+	return jc, urls, nil
 }

@@ -1,0 +1,364 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/rollcall/rollcall/internal/rollcall"
+)
+
+var _ rollcall.JobStore = (*Store)(nil)
+
+func encodeJob(j *rollcall.Job) item {
+	it := key(JobPK(j.ID), skJob)
+	it["id"] = str(j.ID)
+	it["state"] = str(j.State)
+	it["dry_run"] = boolean(j.DryRun)
+	it["format"] = str(j.Format)
+	it["created_by"] = str(j.CreatedBy)
+	if j.CreatorEm != "" {
+		it["creator_email"] = str(j.CreatorEm)
+	}
+	it["staff"] = boolean(j.Staff)
+	it["created_at"] = str(FormatTime(j.CreatedAt))
+	it["total"] = num(int64(j.Counts.Total))
+	for _, k := range []string{"processed", "changed", "unchanged", "invalid", "errors", "chunks_done"} {
+		it[k] = num(0)
+	}
+	it["chunks"] = num(int64(j.Chunks))
+	it["auto_enroll"] = boolean(j.AutoEnroll)
+	it["email_students"] = boolean(j.EmailStudents)
+	if j.Reason != "" {
+		it["reason"] = str(j.Reason)
+	}
+	return it
+}
+
+func decodeJob(it item) *rollcall.Job {
+	return &rollcall.Job{
+		ID: getS(it, "id"), State: getS(it, "state"), DryRun: getBool(it, "dry_run"), Format: getS(it, "format"),
+		CreatedBy: getS(it, "created_by"), CreatorEm: getS(it, "creator_email"), Staff: getBool(it, "staff"),
+		CreatedAt: getTime(it, "created_at"), StartedAt: getTime(it, "started_at"), FinishedAt: getTime(it, "finished_at"),
+		Counts: rollcall.JobCounts{Total: int(getN(it, "total")), Processed: int(getN(it, "processed")),
+			Changed: int(getN(it, "changed")), Unchanged: int(getN(it, "unchanged")), Invalid: int(getN(it, "invalid")),
+			Errors: int(getN(it, "errors"))},
+		Chunks: int(getN(it, "chunks")), ChunksDone: int(getN(it, "chunks_done")),
+		AutoEnroll: getBool(it, "auto_enroll"), EmailStudents: getBool(it, "email_students"), Reason: getS(it, "reason"),
+		Mailed: getBool(it, "mailed"),
+	}
+}
+
+// CreateJob writes the job and its two list entries (the creator's and every job's) in one
+// transaction.
+func (s *Store) CreateJob(ctx context.Context, j *rollcall.Job) error {
+	sk := JobListSK(j.CreatedAt, j.ID)
+	entry := func(pk string) types.TransactWriteItem {
+		it := key(pk, sk)
+		it["job_id"] = str(j.ID)
+		return types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: it}}
+	}
+	out, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{
+			{Put: &types.Put{TableName: &s.Table, Item: encodeJob(j), ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+			entry(JobListPK(j.CreatedBy)),
+			entry(JobListPK("")),
+		},
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	})
+	if err == nil {
+		s.Metrics.write(out.ConsumedCapacity...)
+	}
+	return err
+}
+
+// GetJob reads a job; nil if there is none.
+func (s *Store) GetJob(ctx context.Context, id string) (*rollcall.Job, error) {
+	it, err := s.get(ctx, JobPK(id), skJob)
+	if err != nil || it == nil {
+		return nil, err
+	}
+	return decodeJob(it), nil
+}
+
+// ListJobs queries a job list newest first and reads the jobs it names.
+func (s *Store) ListJobs(ctx context.Context, owner, after string, limit int) ([]*rollcall.Job, string, error) {
+	in := &dynamodb.QueryInput{
+		TableName:              &s.Table,
+		KeyConditionExpression: aws.String("PK = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(JobListPK(owner)),
+		},
+		ScanIndexForward:       aws.Bool(false),
+		Limit:                  aws.Int32(int32(limit)),
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	}
+	if after != "" {
+		in.ExclusiveStartKey = key(JobListPK(owner), after)
+	}
+	out, err := s.DB.Query(ctx, in)
+	if err != nil {
+		return nil, "", err
+	}
+	s.Metrics.read(ccOf(out.ConsumedCapacity)...)
+	keys := make([]item, 0, len(out.Items))
+	for _, it := range out.Items {
+		keys = append(keys, key(JobPK(getS(it, "job_id")), skJob))
+	}
+	got, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return nil, "", err
+	}
+	byID := map[string]*rollcall.Job{}
+	for _, it := range got {
+		j := decodeJob(it)
+		byID[j.ID] = j
+	}
+	jobs := make([]*rollcall.Job, 0, len(out.Items))
+	for _, it := range out.Items {
+		if j := byID[getS(it, "job_id")]; j != nil {
+			jobs = append(jobs, j)
+		}
+	}
+	next := ""
+	if len(out.LastEvaluatedKey) > 0 {
+		next = getS(out.LastEvaluatedKey, "SK")
+	}
+	return jobs, next, nil
+}
+
+func (s *Store) updateJob(ctx context.Context, in *dynamodb.UpdateItemInput) (bool, error) {
+	in.TableName = &s.Table
+	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	out, err := s.DB.UpdateItem(ctx, in)
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	s.Metrics.write(ccOf(out.ConsumedCapacity)...)
+	return true, nil
+}
+
+// StartJob moves a queued job to running.
+func (s *Store) StartJob(ctx context.Context, id string, at time.Time) error {
+	_, err := s.updateJob(ctx, &dynamodb.UpdateItemInput{
+		Key:                       key(JobPK(id), skJob),
+		UpdateExpression:          aws.String("SET #st = :running, started_at = :at"),
+		ConditionExpression:       aws.String("#st = :queued"),
+		ExpressionAttributeNames:  map[string]string{"#st": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":running": str(rollcall.JobRunning), ":queued": str(rollcall.JobQueued), ":at": str(FormatTime(at))},
+	})
+	return err
+}
+
+// ChunkDone says whether a chunk's results are recorded.
+func (s *Store) ChunkDone(ctx context.Context, jobID string, index int) (bool, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: key(JobPK(jobID), JobChunkSK(index)),
+		ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("PK"), ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal})
+	if err != nil {
+		return false, err
+	}
+	s.Metrics.read(ccOf(out.ConsumedCapacity)...)
+	return len(out.Item) > 0, nil
+}
+
+// JobClaimSK is the sort key of a chunk's claim (who runs it, until when).
+func JobClaimSK(index int) string { return fmt.Sprintf("CLAIM#%07d", index) }
+
+// ClaimChunk puts the chunk's claim unless a live one is there.
+func (s *Store) ClaimChunk(ctx context.Context, jobID string, index int, owner string, now, until time.Time) (bool, error) {
+	it := key(JobPK(jobID), JobClaimSK(index))
+	it["owner"] = str(owner)
+	it["until"] = str(FormatTime(until))
+	it["ttl"] = num(until.Add(24 * time.Hour).Unix())
+	out, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: it,
+		ConditionExpression:       aws.String("attribute_not_exists(PK) OR #u < :now"),
+		ExpressionAttributeNames:  map[string]string{"#u": "until"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": str(FormatTime(now))},
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	s.Metrics.write(ccOf(out.ConsumedCapacity)...)
+	return true, nil
+}
+
+// rowJSON is a row result as a chunk item keeps it (gzipped JSON in "results").
+type rowJSON struct {
+	Row   int        `json:"r"`
+	C     string     `json:"c,omitempty"`
+	I     string     `json:"i,omitempty"`
+	B     *[5]string `json:"b,omitempty"` // enrollment allowed user auto_enroll cohort, as "1"/"0" and the cohort
+	A     *[5]string `json:"a,omitempty"`
+	WC    bool       `json:"wc,omitempty"`
+	Inv   bool       `json:"inv,omitempty"`
+	Error string     `json:"e,omitempty"`
+	NoCB  bool       `json:"ncb,omitempty"` // before.cohort is null
+	NoCA  bool       `json:"nca,omitempty"` // after.cohort is null
+}
+
+func snapOut(sn rollcall.Snapshot) (*[5]string, bool) {
+	b := func(v bool) string {
+		if v {
+			return "1"
+		}
+		return "0"
+	}
+	out := [5]string{b(sn.Enrollment), b(sn.Allowed), b(sn.User), b(sn.AutoEnroll), ""}
+	if sn.Cohort == nil {
+		return &out, true
+	}
+	out[4] = *sn.Cohort
+	return &out, false
+}
+
+func snapIn(a *[5]string, noCohort bool) rollcall.Snapshot {
+	if a == nil {
+		return rollcall.Snapshot{}
+	}
+	sn := rollcall.Snapshot{Enrollment: a[0] == "1", Allowed: a[1] == "1", User: a[2] == "1", AutoEnroll: a[3] == "1"}
+	if !noCohort {
+		c := a[4]
+		sn.Cohort = &c
+	}
+	return sn
+}
+
+// RecordChunk puts the chunk's results (on condition that they are not there yet) and adds
+// its counts to the job, in one transaction.
+func (s *Store) RecordChunk(ctx context.Context, jobID string, index int, results []rollcall.RowResult, c rollcall.JobCounts) (bool, error) {
+	rows := make([]rowJSON, len(results))
+	for i, r := range results {
+		rj := rowJSON{Row: r.Row, C: r.CourseID, I: r.Identifier, WC: r.WithCohort, Inv: r.InvalidIdentifier, Error: r.Error}
+		if r.Error == "" && !r.InvalidIdentifier {
+			rj.B, rj.NoCB = snapOut(r.Before)
+			rj.A, rj.NoCA = snapOut(r.After)
+		}
+		rows[i] = rj
+	}
+	raw, err := json.Marshal(rows)
+	if err != nil {
+		return false, err
+	}
+	gz, err := gzipBytes(raw)
+	if err != nil {
+		return false, err
+	}
+	chunk := key(JobPK(jobID), JobChunkSK(index))
+	chunk["results"] = &types.AttributeValueMemberB{Value: gz}
+	chunk["n"] = num(int64(len(results)))
+	out, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{
+			{Put: &types.Put{TableName: &s.Table, Item: chunk, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+			{Update: &types.Update{TableName: &s.Table, Key: key(JobPK(jobID), skJob),
+				UpdateExpression:    aws.String("ADD #p :p, #c :c, #u :u, #i :i, #e :e, chunks_done :one"),
+				ConditionExpression: aws.String("attribute_exists(PK)"),
+				ExpressionAttributeNames: map[string]string{"#p": "processed", "#c": "changed", "#u": "unchanged",
+					"#i": "invalid", "#e": "errors"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":p": num(int64(c.Processed)), ":c": num(int64(c.Changed)), ":u": num(int64(c.Unchanged)),
+					":i": num(int64(c.Invalid)), ":e": num(int64(c.Errors)), ":one": num(1),
+				}}},
+		},
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	})
+	var tc *types.TransactionCanceledException
+	if errors.As(err, &tc) {
+		for _, r := range tc.CancellationReasons {
+			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+				return false, nil // recorded before (or the job is gone)
+			}
+		}
+	}
+	if err != nil {
+		return false, err
+	}
+	s.Metrics.write(out.ConsumedCapacity...)
+	return true, nil
+}
+
+// FinishJob sets a final state while the job is queued or running; a success state also
+// needs every chunk done.
+func (s *Store) FinishJob(ctx context.Context, id, state string, at time.Time) (bool, error) {
+	cond := "#st IN (:queued, :running)"
+	if state == rollcall.JobSucceeded || state == rollcall.JobPartiallySucceeded {
+		cond += " AND chunks_done >= chunks"
+	}
+	return s.updateJob(ctx, &dynamodb.UpdateItemInput{
+		Key:                      key(JobPK(id), skJob),
+		UpdateExpression:         aws.String("SET #st = :state, finished_at = :at"),
+		ConditionExpression:      aws.String(cond),
+		ExpressionAttributeNames: map[string]string{"#st": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":state": str(state), ":at": str(FormatTime(at)),
+			":queued": str(rollcall.JobQueued), ":running": str(rollcall.JobRunning)},
+	})
+}
+
+// MarkJobMailed records the job_finished mail.
+func (s *Store) MarkJobMailed(ctx context.Context, id string) error {
+	_, err := s.updateJob(ctx, &dynamodb.UpdateItemInput{
+		Key:                       key(JobPK(id), skJob),
+		UpdateExpression:          aws.String("SET mailed = :t"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": boolean(true)},
+	})
+	return err
+}
+
+// JobResults reads recorded chunks from `from` on, in order.
+func (s *Store) JobResults(ctx context.Context, jobID string, from, limit int) ([]rollcall.ChunkResults, error) {
+	out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
+		TableName:              &s.Table,
+		KeyConditionExpression: aws.String("PK = :pk AND SK BETWEEN :lo AND :hi"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(JobPK(jobID)), ":lo": str(JobChunkSK(from)), ":hi": str(pfxJobChunk + "~"),
+		},
+		Limit:                  aws.Int32(int32(limit)),
+		ConsistentRead:         aws.Bool(true),
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Metrics.read(ccOf(out.ConsumedCapacity)...)
+	res := make([]rollcall.ChunkResults, 0, len(out.Items))
+	for _, it := range out.Items {
+		sk := getS(it, "SK")
+		idx, err := strconv.Atoi(sk[len(pfxJobChunk):])
+		if err != nil {
+			return nil, fmt.Errorf("job %s: bad chunk key %q", jobID, sk)
+		}
+		b, _ := it["results"].(*types.AttributeValueMemberB)
+		if b == nil {
+			return nil, fmt.Errorf("job %s chunk %d: no results", jobID, idx)
+		}
+		raw, err := gunzip(b.Value)
+		if err != nil {
+			return nil, err
+		}
+		var rows []rowJSON
+		if err := json.Unmarshal(raw, &rows); err != nil {
+			return nil, err
+		}
+		cr := rollcall.ChunkResults{Index: idx, Results: make([]rollcall.RowResult, len(rows))}
+		for i, r := range rows {
+			cr.Results[i] = rollcall.RowResult{Row: r.Row, CourseID: r.C, Identifier: r.I, WithCohort: r.WC,
+				InvalidIdentifier: r.Inv, Error: r.Error, Before: snapIn(r.B, r.NoCB), After: snapIn(r.A, r.NoCA)}
+		}
+		res = append(res, cr)
+	}
+	return res, nil
+}

@@ -1,0 +1,776 @@
+package rollcall
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Roster jobs: a bulk enrollment too large for one request runs in the background. The job
+// is split into chunks; each chunk goes through a queue to a worker that runs it through
+// runBulkRequest, the code of synchronous bulk enroll, and records its rows' results once.
+
+// JobsPath is where jobs are created (the synchronous 413 names it).
+const JobsPath = "/api/bulk_enroll/v1/jobs"
+
+// Job states.
+const (
+	JobQueued             = "queued"
+	JobRunning            = "running"
+	JobSucceeded          = "succeeded"
+	JobPartiallySucceeded = "partially_succeeded"
+	JobFailed             = "failed"
+	JobCancelled          = "cancelled"
+)
+
+// JobFinal says whether a job in this state will change no more.
+func JobFinal(state string) bool {
+	return state == JobSucceeded || state == JobPartiallySucceeded || state == JobFailed || state == JobCancelled
+}
+
+// Chunk bounds. A chunk is one queue message (SQS takes at most 256 KiB), so it closes at
+// ChunkRows rows or ChunkBytes of rows, whichever comes first. 500 rows keep a worker's
+// invocation to a second or two (one bulk request of 500 pairs: 20 parallel BatchWriteItem
+// calls of 25 under one lease), far from its timeout, while making 200 messages of a
+// 100,000-row job: few enough that the job item's counters (one update per chunk) are never
+// a hot key.
+const (
+	ChunkRows  = 500
+	ChunkBytes = 192 << 10
+)
+
+// JobCounts are a job's row counts.
+type JobCounts struct {
+	Total     int `json:"total"`
+	Processed int `json:"processed"`
+	Changed   int `json:"changed"`
+	Unchanged int `json:"unchanged"`
+	Invalid   int `json:"invalid"`
+	Errors    int `json:"errors"`
+}
+
+// Add adds o's processed rows to c.
+func (c *JobCounts) Add(o JobCounts) {
+	c.Processed += o.Processed
+	c.Changed += o.Changed
+	c.Unchanged += o.Unchanged
+	c.Invalid += o.Invalid
+	c.Errors += o.Errors
+}
+
+// Job is a roster job.
+type Job struct {
+	ID         string
+	State      string
+	DryRun     bool
+	Format     string
+	CreatedBy  string // username
+	CreatorEm  string // the creator's email (the job_finished mail), "" if the token had none
+	Staff      bool   // the creator was staff when the job was made
+	CreatedAt  time.Time
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Counts     JobCounts
+	Chunks     int // how many chunks the job was split into
+	ChunksDone int // how many have recorded their results
+	// The bulk options every row runs with.
+	AutoEnroll    bool
+	EmailStudents bool
+	Reason        string
+	// Mailed: the job_finished mail was sent.
+	Mailed bool
+}
+
+// JobChunk is one queue message: a slice of a job's rows.
+type JobChunk struct {
+	JobID string   `json:"job_id"`
+	Index int      `json:"chunk"`
+	Rows  []JobRow `json:"-"`
+}
+
+// RowResult is the outcome of one row.
+type RowResult struct {
+	Row               int
+	CourseID          string
+	Identifier        string
+	Before, After     Snapshot
+	WithCohort        bool
+	InvalidIdentifier bool
+	Error             string
+}
+
+// Changed says whether the row changed an enrollment.
+func (r RowResult) Changed() bool {
+	if r.Error != "" || r.InvalidIdentifier {
+		return false
+	}
+	return !r.Before.same(r.After)
+}
+
+// JobStore keeps jobs, their chunks' results and the per-user job lists.
+type JobStore interface {
+	// CreateJob writes a new job and its list entries.
+	CreateJob(ctx context.Context, j *Job) error
+	// GetJob reads a job (strongly consistent); nil if there is none.
+	GetJob(ctx context.Context, id string) (*Job, error)
+	// ListJobs lists jobs newest first: those of owner, or every job for "".
+	ListJobs(ctx context.Context, owner string, after string, limit int) (jobs []*Job, next string, err error)
+	// StartJob moves a queued job to running (no-op otherwise).
+	StartJob(ctx context.Context, id string, at time.Time) error
+	// ChunkDone says whether a chunk's results are recorded.
+	ChunkDone(ctx context.Context, jobID string, index int) (bool, error)
+	// ClaimChunk takes a chunk for one run until a time (a conditional write): false while
+	// another run's claim is still live. It keeps two deliveries of one chunk from running at
+	// once (a message comes back while its first run is still at work).
+	ClaimChunk(ctx context.Context, jobID string, index int, owner string, now, until time.Time) (bool, error)
+	// RecordChunk stores a chunk's results and adds its counts to the job, both or neither,
+	// and only the first time (a conditional write): recorded is false when it was already.
+	RecordChunk(ctx context.Context, jobID string, index int, results []RowResult, counts JobCounts) (recorded bool, err error)
+	// FinishJob sets a final state if the job is still queued or running and every chunk is
+	// done (or, for JobCancelled and JobFailed, regardless of chunks); won is false when
+	// another writer did it first.
+	FinishJob(ctx context.Context, id, state string, at time.Time) (won bool, err error)
+	// MarkJobMailed records that the job_finished mail went out.
+	MarkJobMailed(ctx context.Context, id string) error
+	// JobResults reads recorded chunks in order from chunk `from` on, at most limit chunks.
+	JobResults(ctx context.Context, jobID string, from, limit int) ([]ChunkResults, error)
+}
+
+// ChunkResults are one recorded chunk's results.
+type ChunkResults struct {
+	Index   int
+	Results []RowResult
+}
+
+// JobQueue sends chunks to the workers.
+type JobQueue interface {
+	SendChunks(ctx context.Context, chunks []JobChunk) error
+}
+
+// JobMail sends the job_finished mail (nil: no mail).
+type JobMail interface {
+	JobFinished(ctx context.Context, j *Job) error
+}
+
+// Uploads holds roster files uploaded ahead of a job.
+type Uploads interface {
+	// NewUpload returns an id and a presigned PUT URL for a new upload, valid until expires.
+	NewUpload(ctx context.Context, owner string, ttl time.Duration) (id, url string, expires time.Time, err error)
+	// OpenUpload reads an upload of owner; ErrUploadMissing if it never arrived.
+	OpenUpload(ctx context.Context, owner, id string) (io.ReadCloser, error)
+}
+
+// ErrUploadMissing means an upload id names nothing that was uploaded.
+var ErrUploadMissing = errors.New("upload not found")
+
+// JobService runs roster jobs on top of the bulk enroll service.
+type JobService struct {
+	*Service
+	Jobs    JobStore
+	Queue   JobQueue
+	Mail    JobMail
+	Uploads Uploads
+}
+
+// JobInput is a POST of a job: the fields (bulk enroll's, plus format and dry_run) and,
+// for a file, its reader.
+type JobInput struct {
+	Fields Fields
+	File   io.Reader // nil for a job given as fields
+	// UploadID names an uploaded file instead.
+	UploadID string
+}
+
+// NewJobID returns a random job id (32 hex digits).
+func NewJobID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ValidJobID says whether s can be a job id (checked before it reaches a key).
+func ValidJobID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil && strings.ToLower(s) == s
+}
+
+// CreateJob validates a job, checks the caller may enroll into every course it names,
+// records it and queues its chunks.
+func (s *JobService) CreateJob(ctx context.Context, actor Actor, in JobInput) (*Job, error) {
+	f := in.Fields
+	v := &ValidationError{}
+	format := JobFormatFields
+	if in.File != nil || in.UploadID != "" {
+		format = ""
+		if fv := f["format"]; fv.Present {
+			format = strings.ToLower(single(fv))
+		}
+		switch format {
+		case JobFormatIdentifiers, JobFormatCanvas, JobFormatOneRoster:
+		case "":
+			v.Add("format", "This field is required with a file (identifiers, canvas or oneroster).")
+		default:
+			v.Add("format", fmt.Sprintf("%q is not a valid choice.", format))
+		}
+	} else if fv := f["format"]; fv.Present && single(fv) != "" && single(fv) != JobFormatFields {
+		v.Add("file", "This field is required with format "+single(fv)+".")
+	}
+	opts := struct {
+		dryRun, auto, email bool
+		reason, action      string
+		courses             []string
+	}{action: "enroll"}
+	for name, dst := range map[string]*bool{"dry_run": &opts.dryRun, "auto_enroll": &opts.auto, "email_students": &opts.email} {
+		if fv, ok := f[name]; ok && fv.Present {
+			b, valid := parseBool(fv)
+			if !valid {
+				v.Add(name, msgInvalidBoolean)
+			}
+			*dst = b
+		}
+	}
+	if fv := f["reason"]; fv.Present {
+		opts.reason = single(fv)
+		if HasControl(opts.reason) {
+			v.Add("reason", "Control characters are not allowed.")
+		}
+	}
+	if fv := f["action"]; fv.Present {
+		switch a := single(fv); a {
+		case "enroll", "unenroll":
+			opts.action = a
+		default:
+			v.Add("action", fmt.Sprintf("%q is not a valid choice.", a))
+		}
+	}
+	if fv := f["courses"]; fv.Present {
+		opts.courses = dedupe(splitField(fv, SplitCommaList))
+		for _, k := range opts.courses {
+			if !ValidCourseKey(k) {
+				v.Add("courses", "Course key not valid: "+k)
+				break
+			}
+		}
+	}
+	if err := v.OrNil(); err != nil {
+		return nil, err
+	}
+
+	var rows []JobRow
+	switch {
+	case format == JobFormatFields:
+		req, err := ParseBulkRequest(f)
+		if err != nil {
+			return nil, err
+		}
+		opts.auto, opts.email, opts.reason = req.AutoEnroll, req.EmailStudents, req.Reason
+		for i, ident := range req.Identifiers {
+			for j, c := range req.Courses {
+				r := JobRow{Row: i*len(req.Courses) + j + 1, CourseID: c, Identifier: ident, Action: req.Action, Cohort: req.CohortFor(j)}
+				r.Err = checkRow(r)
+				rows = append(rows, r)
+			}
+		}
+	default:
+		file := in.File
+		if in.UploadID != "" {
+			if s.Uploads == nil {
+				return nil, FieldError("upload_id", "Uploads are not available.")
+			}
+			rc, err := s.Uploads.OpenUpload(ctx, actor.Username, in.UploadID)
+			if errors.Is(err, ErrUploadMissing) {
+				return nil, FieldError("upload_id", "No upload with this id has arrived.")
+			}
+			if err != nil {
+				return nil, unavailable("jobs: open upload", err)
+			}
+			defer rc.Close()
+			file = rc
+		}
+		var err error
+		if rows, err = ParseRoster(format, file, RowDefaults{Courses: opts.courses, Action: opts.action}); err != nil {
+			return nil, err
+		}
+	}
+	if len(rows) > MaxJobRows {
+		return nil, &TooLargeError{Detail: fmt.Sprintf("A job may have at most %d rows.", MaxJobRows)}
+	}
+
+	// Who: staff, or an admin of every course the job names (as bulk enroll).
+	var names []string
+	for _, r := range rows {
+		if r.Err == "" {
+			names = append(names, r.CourseID)
+		}
+	}
+	names = dedupe(names)
+	courses, err := s.Store.GetCourses(ctx, names)
+	if err != nil {
+		return nil, unavailable("jobs: read courses", err)
+	}
+	if !actor.Staff {
+		for _, id := range names {
+			if c := courses[id]; c == nil || !c.IsAdmin(actor.Username) {
+				return nil, ErrForbidden
+			}
+		}
+	}
+	if format == JobFormatFields {
+		for _, id := range names {
+			if courses[id] == nil {
+				return nil, ErrNotFound
+			}
+		}
+	}
+
+	now := s.now()
+	j := &Job{ID: NewJobID(), State: JobQueued, DryRun: opts.dryRun, Format: format, CreatedBy: actor.Username,
+		CreatorEm: actor.Email, Staff: actor.Staff, CreatedAt: now, Counts: JobCounts{Total: len(rows)},
+		AutoEnroll: opts.auto, EmailStudents: opts.email, Reason: opts.reason}
+	chunks := SplitJob(j.ID, rows)
+	j.Chunks = len(chunks)
+	if err := s.Jobs.CreateJob(ctx, j); err != nil {
+		return nil, unavailable("jobs: create job", err)
+	}
+	if len(chunks) == 0 {
+		// Nothing to run: the job is done as soon as it exists.
+		if _, err := s.finish(ctx, j.ID); err != nil {
+			return nil, err
+		}
+	} else if err := s.Queue.SendChunks(ctx, chunks); err != nil {
+		// Chunks that did go out will find the job failed and record nothing.
+		if _, ferr := s.Jobs.FinishJob(context.WithoutCancel(ctx), j.ID, JobFailed, s.now()); ferr != nil {
+			s.log().ErrorContext(ctx, "jobs: mark failed", "job_id", j.ID, "error", ferr)
+		}
+		return nil, unavailable("jobs: queue chunks", err)
+	}
+	return s.Jobs.GetJob(ctx, j.ID)
+}
+
+// SplitJob cuts rows into chunks (ChunkRows rows or ChunkBytes, whichever comes first).
+func SplitJob(jobID string, rows []JobRow) []JobChunk {
+	var out []JobChunk
+	start, size := 0, 0
+	for i, r := range rows {
+		n := len(r.CourseID) + len(r.Identifier) + len(r.Cohort) + len(r.Err) + 40
+		if i > start && (i-start == ChunkRows || size+n > ChunkBytes) {
+			out = append(out, JobChunk{JobID: jobID, Index: len(out), Rows: rows[start:i]})
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(rows) {
+		out = append(out, JobChunk{JobID: jobID, Index: len(out), Rows: rows[start:]})
+	}
+	return out
+}
+
+// GetJob returns a job to its creator or to staff (404 to anyone else, whether it exists or not).
+func (s *JobService) GetJob(ctx context.Context, actor Actor, id string) (*Job, error) {
+	if !ValidJobID(id) {
+		return nil, ErrNotFound
+	}
+	j, err := s.Jobs.GetJob(ctx, id)
+	if err != nil {
+		return nil, unavailable("jobs: read job", err)
+	}
+	if j == nil || (!actor.Staff && !strings.EqualFold(j.CreatedBy, actor.Username)) {
+		return nil, ErrNotFound
+	}
+	return j, nil
+}
+
+// JobPage is a page of jobs.
+type JobPage struct {
+	Items []*Job
+	Next  string
+}
+
+// ListJobs lists the caller's jobs (staff: every job), newest first.
+func (s *JobService) ListJobs(ctx context.Context, actor Actor, pageSize, cursor string) (*JobPage, error) {
+	pv := &ValidationError{}
+	limit := parsePageSize(pageSize, pv)
+	if err := pv.OrNil(); err != nil {
+		return nil, err
+	}
+	var err error
+	owner := strings.ToLower(actor.Username)
+	if actor.Staff {
+		owner = ""
+	}
+	scope := ListScope("jobs", owner)
+	after := ""
+	if cursor != "" {
+		if after, err = s.openJobCursor(scope, cursor); err != nil {
+			return nil, FieldError("cursor", "Invalid cursor.")
+		}
+	}
+	jobs, next, err := s.Jobs.ListJobs(ctx, owner, after, limit)
+	if err != nil {
+		return nil, unavailable("jobs: list", err)
+	}
+	p := &JobPage{Items: jobs}
+	if next != "" {
+		p.Next = s.sealJobCursor(scope, next)
+	}
+	return p, nil
+}
+
+// CancelJob stops what has not run: the job becomes cancelled, and workers skip its chunks
+// that have not started (a chunk already running finishes and is counted).
+func (s *JobService) CancelJob(ctx context.Context, actor Actor, id string) (*Job, error) {
+	j, err := s.GetJob(ctx, actor, id)
+	if err != nil {
+		return nil, err
+	}
+	if !JobFinal(j.State) {
+		if _, err := s.Jobs.FinishJob(ctx, id, JobCancelled, s.now()); err != nil {
+			return nil, unavailable("jobs: cancel", err)
+		}
+	}
+	if j, err = s.Jobs.GetJob(ctx, id); err != nil {
+		return nil, unavailable("jobs: read job", err)
+	}
+	return j, nil
+}
+
+// ResultPage is a page of row results.
+type ResultPage struct {
+	Items []RowResult
+	Next  string
+}
+
+// JobResults returns a page of a job's row results in row order of the chunks recorded so far.
+func (s *JobService) JobResults(ctx context.Context, actor Actor, id, pageSize, cursor string) (*ResultPage, error) {
+	if _, err := s.GetJob(ctx, actor, id); err != nil {
+		return nil, err
+	}
+	pv := &ValidationError{}
+	limit := parsePageSize(pageSize, pv)
+	if err := pv.OrNil(); err != nil {
+		return nil, err
+	}
+	scope := ListScope("job-results", id)
+	chunk, offset := 0, 0
+	if cursor != "" {
+		pos, err := s.openJobCursor(scope, cursor)
+		if err != nil {
+			return nil, FieldError("cursor", "Invalid cursor.")
+		}
+		c, o, ok := strings.Cut(pos, ":")
+		if chunk, err = strconv.Atoi(c); !ok || err != nil {
+			return nil, FieldError("cursor", "Invalid cursor.")
+		}
+		if offset, err = strconv.Atoi(o); err != nil {
+			return nil, FieldError("cursor", "Invalid cursor.")
+		}
+	}
+	page := &ResultPage{}
+	for len(page.Items) < limit {
+		crs, err := s.Jobs.JobResults(ctx, id, chunk, 4)
+		if err != nil {
+			return nil, unavailable("jobs: read results", err)
+		}
+		if len(crs) == 0 {
+			return page, nil
+		}
+		for _, cr := range crs {
+			if cr.Index != chunk {
+				// A chunk not recorded yet: the results so far end before it.
+				return page, nil
+			}
+			rest := cr.Results[min(offset, len(cr.Results)):]
+			take := min(len(rest), limit-len(page.Items))
+			page.Items = append(page.Items, rest[:take]...)
+			if take < len(rest) {
+				page.Next = s.sealJobCursor(scope, fmt.Sprintf("%d:%d", chunk, offset+take))
+				return page, nil
+			}
+			chunk, offset = chunk+1, 0
+		}
+		if len(page.Items) == limit {
+			if more, err := s.Jobs.JobResults(ctx, id, chunk, 1); err == nil && len(more) > 0 && more[0].Index == chunk {
+				page.Next = s.sealJobCursor(scope, fmt.Sprintf("%d:0", chunk))
+			}
+		}
+	}
+	return page, nil
+}
+
+// ErrJobChunkRetry asks for the chunk to be delivered again later.
+var ErrJobChunkRetry = errors.New("jobs: chunk must be retried")
+
+// RunChunk runs one chunk of a job, once: a chunk whose results are recorded, or of a job
+// that is cancelled or gone, is skipped; otherwise its rows run through bulk enroll and the
+// results and counts are recorded in one conditional write, so a redelivered chunk counts
+// once (and, its writes being no-ops the second time, mails nobody twice). An error means the
+// chunk must come back (an outage); row problems are results, never errors.
+func (s *JobService) RunChunk(ctx context.Context, c JobChunk) error {
+	j, err := s.Jobs.GetJob(ctx, c.JobID)
+	if err != nil {
+		return unavailable("jobs: read job", err)
+	}
+	if j == nil || JobFinal(j.State) {
+		return nil // cancelled (or failed, or gone): what has not run does not run
+	}
+	done, err := s.Jobs.ChunkDone(ctx, c.JobID, c.Index)
+	if err != nil {
+		return unavailable("jobs: read chunk", err)
+	}
+	if !done {
+		until := s.now().Add(2 * time.Minute)
+		if dl, ok := ctx.Deadline(); ok {
+			until = s.now().Add(time.Until(dl) + 5*time.Second)
+		}
+		claimed, err := s.Jobs.ClaimChunk(ctx, c.JobID, c.Index, NewJobID(), s.now(), until)
+		if err != nil {
+			return unavailable("jobs: claim chunk", err)
+		}
+		if !claimed {
+			return ErrJobChunkRetry // another run has it; this delivery comes back later
+		}
+		// A run whose claim lapsed may have recorded the chunk just before we claimed it.
+		if done, err = s.Jobs.ChunkDone(ctx, c.JobID, c.Index); err != nil {
+			return unavailable("jobs: read chunk", err)
+		}
+	}
+	if !done {
+		if j.State == JobQueued {
+			if err := s.Jobs.StartJob(ctx, j.ID, s.now()); err != nil {
+				return unavailable("jobs: start job", err)
+			}
+		}
+		results, err := s.runRows(ctx, j, c.Rows)
+		if err != nil {
+			return err
+		}
+		var counts JobCounts
+		for _, r := range results {
+			counts.Processed++
+			switch {
+			case r.Error != "":
+				counts.Errors++
+			case r.InvalidIdentifier:
+				counts.Invalid++
+			case r.Changed():
+				counts.Changed++
+			default:
+				counts.Unchanged++
+			}
+		}
+		if _, err := s.Jobs.RecordChunk(ctx, c.JobID, c.Index, results, counts); err != nil {
+			return unavailable("jobs: record chunk", err)
+		}
+		s.record(ctx, map[string]float64{"JobRowsProcessed": float64(counts.Processed), "EnrollmentsChanged": float64(counts.Changed)})
+	}
+	_, err = s.finish(ctx, c.JobID)
+	return err
+}
+
+// finish ends a job whose chunks are all recorded (one writer wins) and sends its mail.
+func (s *JobService) finish(ctx context.Context, id string) (*Job, error) {
+	j, err := s.Jobs.GetJob(ctx, id)
+	if err != nil || j == nil {
+		return j, unavailableOrNil("jobs: read job", err)
+	}
+	if !JobFinal(j.State) && j.ChunksDone >= j.Chunks {
+		state := JobSucceeded
+		if j.Counts.Errors > 0 {
+			state = JobPartiallySucceeded
+		}
+		if _, err := s.Jobs.FinishJob(ctx, id, state, s.now()); err != nil {
+			return nil, unavailable("jobs: finish job", err)
+		}
+		if j, err = s.Jobs.GetJob(ctx, id); err != nil {
+			return nil, unavailable("jobs: read job", err)
+		}
+	}
+	if (j.State == JobSucceeded || j.State == JobPartiallySucceeded) && !j.Mailed && s.Mail != nil && j.CreatorEm != "" {
+		// At least once: a failure here brings the last chunk back, which finds the job
+		// finished and only mails.
+		if err := s.Mail.JobFinished(ctx, j); err != nil {
+			return nil, unavailable("jobs: job_finished mail", err)
+		}
+		if err := s.Jobs.MarkJobMailed(ctx, id); err != nil {
+			return nil, unavailable("jobs: mark mailed", err)
+		}
+	}
+	return j, nil
+}
+
+func unavailableOrNil(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return unavailable(op, err)
+}
+
+// runRows runs a chunk's rows: consecutive runs of rows with the same course, action and
+// cohort (a roster file's usual order makes them long) become one bulk request each.
+func (s *JobService) runRows(ctx context.Context, j *Job, rows []JobRow) ([]RowResult, error) {
+	actor := Actor{Username: j.CreatedBy, Email: j.CreatorEm, Staff: j.Staff}
+	results := make([]RowResult, len(rows))
+	var names []string
+	for _, r := range rows {
+		if r.Err == "" {
+			names = append(names, r.CourseID)
+		}
+	}
+	courses, err := s.Store.GetCourses(ctx, dedupe(names))
+	if err != nil {
+		return nil, unavailable("jobs: read courses", err)
+	}
+	type groupKey struct{ course, action, cohort string }
+	groups := map[groupKey][]int{}
+	var order []groupKey
+	for i, r := range rows {
+		results[i] = RowResult{Row: r.Row, CourseID: r.CourseID, Identifier: r.Identifier}
+		if r.Err != "" {
+			results[i].Error = r.Err
+			continue
+		}
+		c := courses[r.CourseID]
+		switch {
+		case c == nil:
+			results[i].Error = "Course not found: " + r.CourseID
+			continue
+		case !actor.Staff && !c.IsAdmin(actor.Username):
+			results[i].Error = "You do not have permission to enroll into " + r.CourseID + "."
+			continue
+		}
+		k := groupKey{r.CourseID, r.Action, r.Cohort}
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	for _, k := range order {
+		idx := groups[k]
+		req := &BulkRequest{Courses: []string{k.course}, Action: k.action, AutoEnroll: j.AutoEnroll,
+			EmailStudents: j.EmailStudents, Reason: j.Reason}
+		if k.cohort != "" {
+			req.Cohorts = []string{k.cohort}
+		}
+		for _, i := range idx {
+			req.Identifiers = append(req.Identifiers, rows[i].Identifier)
+		}
+		res, err := s.runBulkRequest(ctx, actor, req, courses, j.DryRun)
+		if err != nil {
+			var ve *ValidationError
+			var qe *QuotaError
+			switch {
+			case errors.As(err, &ve):
+				for _, i := range idx {
+					results[i].Error = ve.Error()
+				}
+				continue
+			case errors.As(err, &qe):
+				for _, i := range idx {
+					results[i].Error = qe.Detail
+				}
+				continue
+			case errors.Is(err, ErrNotFound):
+				for _, i := range idx {
+					results[i].Error = "Course not found: " + k.course
+				}
+				continue
+			case errors.Is(err, ErrForbidden):
+				for _, i := range idx {
+					results[i].Error = "You do not have permission to enroll into " + k.course + "."
+				}
+				continue
+			}
+			return nil, err
+		}
+		got := res.Courses[k.course].Results
+		for n, i := range idx {
+			br := got[n]
+			r := &results[i]
+			switch {
+			case br.InvalidIdentifier:
+				r.InvalidIdentifier = true
+			case br.Error:
+				r.Error = "The enrollment could not be written; run the row again."
+			default:
+				r.Before, r.After, r.WithCohort = br.Before, br.After, br.WithCohort
+			}
+		}
+	}
+	return results, nil
+}
+
+// Job cursors: a position (a job list key, or chunk:offset of the results) authenticated
+// with the list cursor key and bound to its list, so a tampered cursor is a 400.
+func (s *JobService) sealJobCursor(scope, pos string) string {
+	return cursorEncoding.EncodeToString(append([]byte(pos), jobCursorTag(CursorKey(s.Keys.Current.Secret), scope, pos)...))
+}
+
+func (s *JobService) openJobCursor(scope, c string) (string, error) {
+	raw, err := cursorEncoding.DecodeString(c)
+	if err != nil || len(raw) <= cursorTagLen || len(raw) > 512 {
+		return "", ErrInvalidCursor
+	}
+	pos, tag := string(raw[:len(raw)-cursorTagLen]), raw[len(raw)-cursorTagLen:]
+	for _, k := range append([]Key{s.Keys.Current}, s.Keys.Previous...) {
+		if len(k.Secret) > 0 && hmac.Equal(tag, jobCursorTag(CursorKey(k.Secret), scope, pos)) {
+			return pos, nil
+		}
+	}
+	return "", ErrInvalidCursor
+}
+
+func jobCursorTag(key []byte, scope, pos string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(ListScope("job-cursor", scope, pos)))
+	return m.Sum(nil)[:cursorTagLen]
+}
+
+// chunkMessage is a chunk as a queue message body: rows as arrays (row, course, identifier,
+// action, cohort, error) to stay well under the queue's 256 KiB.
+type chunkMessage struct {
+	JobID string      `json:"job_id"`
+	Index int         `json:"chunk"`
+	Rows  [][6]string `json:"rows"`
+}
+
+// EncodeChunk is a chunk's queue message body.
+func EncodeChunk(c JobChunk) (string, error) {
+	m := chunkMessage{JobID: c.JobID, Index: c.Index, Rows: make([][6]string, len(c.Rows))}
+	for i, r := range c.Rows {
+		m.Rows[i] = [6]string{strconv.Itoa(r.Row), r.CourseID, r.Identifier, r.Action, r.Cohort, r.Err}
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
+}
+
+// DecodeChunk reads a chunk's queue message body.
+func DecodeChunk(body string) (JobChunk, error) {
+	var m chunkMessage
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		return JobChunk{}, fmt.Errorf("chunk message: %w", err)
+	}
+	if !ValidJobID(m.JobID) || m.Index < 0 {
+		return JobChunk{}, fmt.Errorf("chunk message: bad job id or index")
+	}
+	c := JobChunk{JobID: m.JobID, Index: m.Index, Rows: make([]JobRow, len(m.Rows))}
+	for i, r := range m.Rows {
+		n, err := strconv.Atoi(r[0])
+		if err != nil {
+			return JobChunk{}, fmt.Errorf("chunk message: bad row number %q", r[0])
+		}
+		c.Rows[i] = JobRow{Row: n, CourseID: r[1], Identifier: r[2], Action: r[3], Cohort: r[4], Err: r[5]}
+	}
+	return c, nil
+}
