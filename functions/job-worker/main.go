@@ -1,7 +1,11 @@
 // Command job-worker is the Lambda of JobWorkerFunction in template.yaml: it only wires
-// configuration, store, domain and handler (internal/app) and hands the handler to Lambda.
+// configuration, store, domain and handler (internal/app and its builder) and hands the
+// handler to Lambda.
 package main
 
-import "github.com/rollcall/rollcall/internal/app"
+import (
+	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/jobs"
+)
 
-func main() { app.Start("JobWorkerFunction") }
+func main() { app.Start("JobWorkerFunction", jobs.JobWorkerFunction) }

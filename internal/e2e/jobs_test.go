@@ -20,6 +20,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/functions"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/rollcall"
 	"github.com/rollcall/rollcall/internal/testenv"
@@ -41,7 +42,7 @@ func (h *harness) setUpJobs(visibility time.Duration) {
 
 // crashOnce is a JobWorkerFunction whose first invocation fails, as a worker killed mid-chunk.
 func (h *harness) crashOnce(ctx context.Context) (any, error) {
-	real, err := app.Handler(ctx, "JobWorkerFunction", h.cfg)
+	real, err := functions.Handler(ctx, "JobWorkerFunction", h.cfg)
 	if err != nil {
 		return nil, err
 	}
