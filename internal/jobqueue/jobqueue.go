@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -17,6 +18,7 @@ import (
 // API is the part of the SQS client the queue uses.
 type API interface {
 	SendMessageBatch(context.Context, *sqs.SendMessageBatchInput, ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
+	ChangeMessageVisibility(context.Context, *sqs.ChangeMessageVisibilityInput, ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
 }
 
 // Queue sends chunks to one queue, 10 a call, Parallel calls at once.
@@ -100,4 +102,13 @@ func (q *Queue) sendBatch(ctx context.Context, bodies []string, lo, hi int) erro
 		pending = next
 	}
 	return nil
+}
+
+// RetrySoon makes a received message visible again after d instead of the queue's
+// visibility timeout (minutes, sized for a worker that crashed): for a chunk that could not
+// run yet because its course or the chunk itself was busy.
+func (q *Queue) RetrySoon(ctx context.Context, receiptHandle string, d time.Duration) error {
+	_, err := q.Client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(q.URL),
+		ReceiptHandle: aws.String(receiptHandle), VisibilityTimeout: int32(max(d/time.Second, 0))})
+	return err
 }

@@ -5,12 +5,15 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -143,6 +146,19 @@ func HandleChunks(ctx context.Context, js *rollcall.JobService, ev events.SQSEve
 		c, err := rollcall.DecodeChunk(m.Body)
 		if err == nil {
 			err = js.RunChunk(ctx, c)
+		}
+		if errors.Is(err, rollcall.ErrCourseBusy) || errors.Is(err, rollcall.ErrJobChunkRetry) {
+			// Another chunk holds the course (chunks of one course run one at a time), or
+			// another delivery runs this chunk: come back in a few seconds, not after the
+			// visibility timeout.
+			if q, ok := js.Queue.(*jobqueue.Queue); ok && m.ReceiptHandle != "" {
+				if verr := q.RetrySoon(context.WithoutCancel(ctx), m.ReceiptHandle, time.Duration(1+rand.IntN(3))*time.Second); verr != nil {
+					js.Log.WarnContext(ctx, "jobs: could not shorten a busy chunk's wait", "message_id", m.MessageId, "error", verr)
+				}
+			}
+			js.Log.InfoContext(ctx, "jobs: chunk busy; it will be delivered again shortly", "message_id", m.MessageId, "reason", err.Error())
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+			continue
 		}
 		if err != nil {
 			js.Log.ErrorContext(ctx, "jobs: chunk failed; it will be delivered again", "message_id", m.MessageId,
