@@ -197,6 +197,19 @@ func (s *Store) ClaimChunk(ctx context.Context, jobID string, index int, owner s
 	return true, nil
 }
 
+// ReleaseChunk deletes owner's claim of a chunk (no-op if another run holds it now).
+func (s *Store) ReleaseChunk(ctx context.Context, jobID string, index int, owner string) error {
+	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.Table, Key: key(JobPK(jobID), JobClaimSK(index)),
+		ConditionExpression:       aws.String("#o = :o"),
+		ExpressionAttributeNames:  map[string]string{"#o": "owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":o": str(owner)}})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil
+	}
+	return err
+}
+
 // rowJSON is a row result as a chunk item keeps it (gzipped JSON in "results").
 type rowJSON struct {
 	Row   int        `json:"r"`

@@ -132,6 +132,8 @@ type JobStore interface {
 	// another run's claim is still live. It keeps two deliveries of one chunk from running at
 	// once (a message comes back while its first run is still at work).
 	ClaimChunk(ctx context.Context, jobID string, index int, owner string, now, until time.Time) (bool, error)
+	// ReleaseChunk gives up owner's claim (a run that failed), so the next delivery runs.
+	ReleaseChunk(ctx context.Context, jobID string, index int, owner string) error
 	// RecordChunk stores a chunk's results and adds its counts to the job, both or neither,
 	// and only the first time (a conditional write): recorded is false when it was already.
 	RecordChunk(ctx context.Context, jobID string, index int, results []RowResult, counts JobCounts) (recorded bool, err error)
@@ -529,12 +531,13 @@ func (s *JobService) RunChunk(ctx context.Context, c JobChunk) error {
 	if err != nil {
 		return unavailable("jobs: read chunk", err)
 	}
+	owner := NewJobID()
 	if !done {
 		until := s.now().Add(2 * time.Minute)
 		if dl, ok := ctx.Deadline(); ok {
 			until = s.now().Add(time.Until(dl) + 5*time.Second)
 		}
-		claimed, err := s.Jobs.ClaimChunk(ctx, c.JobID, c.Index, NewJobID(), s.now(), until)
+		claimed, err := s.Jobs.ClaimChunk(ctx, c.JobID, c.Index, owner, s.now(), until)
 		if err != nil {
 			return unavailable("jobs: claim chunk", err)
 		}
@@ -554,6 +557,9 @@ func (s *JobService) RunChunk(ctx context.Context, c JobChunk) error {
 		}
 		results, err := s.runRows(ctx, j, c.Rows)
 		if err != nil {
+			if rerr := s.Jobs.ReleaseChunk(context.WithoutCancel(ctx), c.JobID, c.Index, owner); rerr != nil {
+				s.log().WarnContext(ctx, "jobs: release chunk claim", "job_id", c.JobID, "chunk", c.Index, "error", rerr)
+			}
 			return err
 		}
 		var counts JobCounts
