@@ -69,6 +69,10 @@ type Case struct {
 	BaselineRSSBytes int64   `json:"baseline_rss_bytes,omitempty"`
 	RSSRatio         float64 `json:"rss_ratio,omitempty"`
 	Note             string  `json:"note,omitempty"`
+	// Job cases (job.go): seconds from the 202 to the first processed row; enrollment items
+	// written.
+	FirstProgressSeconds float64 `json:"first_progress_seconds,omitempty"`
+	EnrollmentWrites     int64   `json:"enrollment_writes,omitempty"`
 }
 
 // Results is bench/results.json.
@@ -99,7 +103,9 @@ func main() {
 	coldOnly := flag.Bool("coldstart-only", false, "run only the cold-start cases (no DynamoDB Local)")
 	mails := flag.Int("mails", 10_000, "invitations drained by the mailer")
 	mailRate := flag.Float64("mail-rate", 200, "the mailer's send rate (messages a second)")
-	only := flag.String("only", "", "run only this case (bulk, list, mail), then the cold-start cases")
+	only := flag.String("only", "", "run only this case (bulk, list, mail, job), then the cold-start cases")
+	jobRows := flag.Int("job-rows", 100_000, "identifier x course pairs of the job case")
+	jobPollers := flag.Int("job-pollers", 8, "concurrent worker invocations in the job case")
 	flag.Parse()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -168,6 +174,9 @@ func main() {
 	}
 	if want("mail") {
 		res.Cases = append(res.Cases, mailDrainCase(ctx, ddb.Endpoint, tpl, log, *mails, *mailRate))
+	}
+	if want("job") {
+		res.Cases = append(res.Cases, jobCases(ctx, ddb.Endpoint, tpl, log, raw, *jobRows, *jobPollers)...)
 	}
 	cold, err := coldStartCases(*coldRuns)
 	check(err)
@@ -382,6 +391,8 @@ func budgets(r Results) []Budget {
 	var out []Budget
 	for _, c := range r.Cases {
 		switch {
+		case strings.HasPrefix(c.Name, "job_"):
+			out = append(out, jobBudgets(c)...)
 		case strings.HasSuffix(c.Name, "_repeat"):
 			out = append(out, Budget{c.Name + " write units", c.WriteUnits + c.IndexWriteUnits, "== 0", c.WriteUnits+c.IndexWriteUnits == 0})
 		case strings.HasPrefix(c.Name, "bulk_"):
