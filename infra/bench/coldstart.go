@@ -167,7 +167,9 @@ func coldStartCases(runs int) ([]Case, error) {
 		"DYNAMODB_ENDPOINT=http://127.0.0.1:9", "SES_ENDPOINT=http://127.0.0.1:9", "JWT_SECRET=bench",
 		"SIGNING_SECRET=bench-signing-secret-0123456789", "MAIL_FROM=no-reply@bench.example", "PUBLIC_BASE_URL=http://127.0.0.1:3000",
 		"MAIL_SEND_RATE=10", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
-		"AWS_LAMBDA_LOG_FORMAT=JSON", "_HANDLER=bootstrap"}
+		"AWS_LAMBDA_LOG_FORMAT=JSON", "_HANDLER=bootstrap",
+		"JOB_QUEUE_URL=http://127.0.0.1:9/123456789012/bench-JobQueue", "SQS_ENDPOINT=http://127.0.0.1:9",
+		"UPLOADS_BUCKET=bench-uploads", "S3_ENDPOINT=http://127.0.0.1:9"}
 	measured := map[string][]coldStartRun{}
 	order := append([]string{"hello"}, ids...)
 	for i := range runs + 1 {
