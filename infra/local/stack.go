@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/localiam"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/samtemplate"
 )
@@ -196,11 +197,19 @@ func ensureDemo(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 	return nil
 }
 
-// lookup binds app.Handler to a configuration for the localstack pieces.
-func lookup(cfg app.Config) localstack.HandlerLookup {
-	return func(ctx context.Context, logicalID string) (any, error) {
-		return app.Handler(ctx, logicalID, cfg)
+// lookup binds app.Handler to a configuration for the localstack pieces. Each function runs
+// with its own IAM policy from the template (localiam): a call its role would not be allowed
+// in AWS fails here too.
+func lookup(tpl *samtemplate.Template, cfg app.Config) (localstack.HandlerLookup, error) {
+	roles, err := localiam.FromTemplate(tpl, localiam.LocalValues(cfg.Stage, cfg.TableName, cfg.MailFrom))
+	if err != nil {
+		return nil, fmt.Errorf("function policies: %w", err)
 	}
+	return func(ctx context.Context, logicalID string) (any, error) {
+		c := cfg
+		c.Authorize = roles.Middleware(logicalID)
+		return app.Handler(ctx, logicalID, c)
+	}, nil
 }
 
 func envOr(k, def string) string {

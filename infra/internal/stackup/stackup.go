@@ -23,6 +23,7 @@ import (
 
 	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/localiam"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/samtemplate"
 	"github.com/rollcall/rollcall/internal/testenv"
@@ -113,10 +114,18 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		PublicBaseURL: st.URL, MailFrom: "no-reply@rollcall.local", MailTemplatePrefix: "rollcall-" + Stage + "-",
 		MailSendRate: 1000, Logger: o.FunctionLogger,
 	}
+	// Each function runs with its own IAM policy from the template, as in AWS.
+	roles, err := localiam.FromTemplate(tpl, localiam.LocalValues(cfg.Stage, cfg.TableName, cfg.MailFrom))
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	ls, err := localstack.Assemble(ctx, localstack.StackOptions{
 		Template: tpl,
 		Lookup: func(ctx context.Context, id string) (any, error) {
-			return app.Handler(ctx, id, cfg)
+			c := cfg
+			c.Authorize = roles.Middleware(id)
+			return app.Handler(ctx, id, c)
 		},
 		DynamoDBEndpoint: st.DynamoDBEndpoint, TableName: st.TableName,
 		Streams: !o.NoStreams, // no CheckpointDir: positions in memory
