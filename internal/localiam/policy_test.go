@@ -286,3 +286,57 @@ func TestRepoTemplatePolicies(t *testing.T) {
 		}
 	}
 }
+
+// SQS and S3 are mapped from their inputs' fields (QueueUrl, Bucket, Key), without importing
+// their SDK packages; these stand-ins have the same field names.
+type (
+	sqsInput struct {
+		QueueUrl  *string
+		QueueName *string
+	}
+	s3Object   struct{ Key *string }
+	s3Delete   struct{ Objects []s3Object }
+	s3Input    struct{ Bucket, Key, CopySource *string }
+	s3DelInput struct {
+		Bucket *string
+		Delete *s3Delete
+	}
+)
+
+func TestSQSAndS3Requests(t *testing.T) {
+	const q = "arn:aws:sqs:us-east-1:123456789012:jobs"
+	for _, c := range []struct {
+		service, op string
+		in          any
+		want        string
+	}{
+		{"SQS", "SendMessage", &sqsInput{QueueUrl: aws.String("http://127.0.0.1:9324/000000000000/jobs")}, "sqs:SendMessage " + q},
+		{"SQS", "SendMessageBatch", &sqsInput{QueueUrl: aws.String("https://sqs.us-east-1.amazonaws.com/123456789012/jobs")}, "sqs:SendMessage " + q},
+		{"SQS", "DeleteMessageBatch", &sqsInput{QueueUrl: aws.String("http://localhost/queue/jobs")}, "sqs:DeleteMessage " + q},
+		{"SQS", "GetQueueUrl", &sqsInput{QueueName: aws.String("jobs")}, "sqs:GetQueueUrl " + q},
+		{"S3", "HeadObject", &s3Input{Bucket: aws.String("b"), Key: aws.String("k/1.csv")}, "s3:GetObject arn:aws:s3:::b/k/1.csv"},
+		{"S3", "PutObject", &s3Input{Bucket: aws.String("b"), Key: aws.String("k")}, "s3:PutObject arn:aws:s3:::b/k"},
+		{"S3", "ListObjectsV2", &s3Input{Bucket: aws.String("b")}, "s3:ListBucket arn:aws:s3:::b"},
+		{"S3", "CopyObject", &s3Input{Bucket: aws.String("b"), Key: aws.String("to"), CopySource: aws.String("a/from%20x")},
+			"s3:GetObject arn:aws:s3:::a/from x,s3:PutObject arn:aws:s3:::b/to"},
+		{"S3", "DeleteObjects", &s3DelInput{Bucket: aws.String("b"), Delete: &s3Delete{Objects: []s3Object{{aws.String("1")}, {aws.String("2")}}}},
+			"s3:DeleteObject arn:aws:s3:::b/1,s3:DeleteObject arn:aws:s3:::b/2"},
+	} {
+		reqs, err := Requests(c.service, c.op, c.in, "us-east-1")
+		if err != nil {
+			t.Errorf("%s %s: %v", c.service, c.op, err)
+			continue
+		}
+		var got []string
+		for _, r := range reqs {
+			got = append(got, r.Action+" "+r.Resource)
+		}
+		if strings.Join(got, ",") != c.want {
+			t.Errorf("%s %s: %s, want %s", c.service, c.op, strings.Join(got, ","), c.want)
+		}
+	}
+	var um *UnmappedError
+	if _, err := Requests("S3", "PutBucketPolicy", &s3Input{Bucket: aws.String("b")}, "us-east-1"); !errors.As(err, &um) {
+		t.Errorf("an S3 operation without a mapping must fail closed: %v", err)
+	}
+}
