@@ -340,3 +340,19 @@ func TestSQSAndS3Requests(t *testing.T) {
 		t.Errorf("an S3 operation without a mapping must fail closed: %v", err)
 	}
 }
+
+// The check runs before every AWS call; it must cost nothing next to the call itself.
+func BenchmarkAuthorizeBatchWrite(b *testing.B) {
+	p, err := New("F", []samtemplate.PolicyStatement{
+		allowSt([]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"}, tableARN, tableARN+"/index/GSI2"),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{"t": make([]types.WriteRequest, 25)}}
+	for b.Loop() {
+		if err := p.Authorize("DynamoDB", "BatchWriteItem", in, "us-east-1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
