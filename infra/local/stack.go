@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/functions"
 	"github.com/rollcall/rollcall/internal/localiam"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/samtemplate"
@@ -197,7 +198,7 @@ func ensureDemo(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 	return nil
 }
 
-// lookup binds app.Handler to a configuration for the localstack pieces. Each function runs
+// lookup binds functions.Handler to a configuration for the localstack pieces. Each function runs
 // with its own IAM policy from the template (localiam): a call its role would not be allowed
 // in AWS fails here too.
 func lookup(tpl *samtemplate.Template, cfg app.Config) (localstack.HandlerLookup, error) {
@@ -208,7 +209,7 @@ func lookup(tpl *samtemplate.Template, cfg app.Config) (localstack.HandlerLookup
 	return func(ctx context.Context, logicalID string) (any, error) {
 		c := cfg
 		c.Authorize = roles.Middleware(logicalID)
-		return app.Handler(ctx, logicalID, c)
+		return functions.Handler(ctx, logicalID, c)
 	}, nil
 }
 

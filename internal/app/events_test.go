@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/functions"
 	"github.com/rollcall/rollcall/internal/localiam"
 	"github.com/rollcall/rollcall/internal/testenv"
 )
@@ -46,7 +47,7 @@ func invoke(t *testing.T, cfg app.Config, fn string, payload []byte) []byte {
 		t.Fatal(err)
 	}
 	cfg.Authorize = roles.Middleware(fn)
-	h, err := app.Handler(context.Background(), fn, cfg)
+	h, err := functions.Handler(context.Background(), fn, cfg)
 	if err != nil {
 		t.Fatalf("%s: %v", fn, err)
 	}
@@ -112,7 +113,7 @@ func TestSampleEvents(t *testing.T) {
 			}
 		})
 	}
-	for _, fn := range app.LogicalIDs() {
+	for _, fn := range functions.LogicalIDs() {
 		if !seen[fn] {
 			t.Errorf("no sample event for %s", fn)
 		}

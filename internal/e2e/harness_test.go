@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/functions"
+	"github.com/rollcall/rollcall/internal/app/mail"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/localiam"
 	"github.com/rollcall/rollcall/internal/localstack"
@@ -134,7 +136,7 @@ func newHarness(t *testing.T, o options) *harness {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := md.Mailer(context.Background())
+		m, err := mail.NewMailer(context.Background(), md)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +159,7 @@ func newHarness(t *testing.T, o options) *harness {
 				return resp, nil
 			}, nil
 		}
-		return app.Handler(ctx, id, h.functionConfig(id))
+		return functions.Handler(ctx, id, h.functionConfig(id))
 	}
 	// The stream runner polls every 50 ms so tests do not wait on make run's 250 ms.
 	ls, err := localstack.Assemble(context.Background(), localstack.StackOptions{

@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 
@@ -258,13 +257,20 @@ func (a arns) secret(id string) string {
 }
 
 func (a arns) secretsManager(op string, input any) ([]Request, error) {
-	if in, ok := input.(*secretsmanager.BatchGetSecretValueInput); ok {
+	if op == "BatchGetSecretValue" {
+		// Fields read by name: the functions use a small client of their own, not the SDK's.
 		out := []Request{{Action: "secretsmanager:BatchGetSecretValue", Resource: "*"}}
-		if len(in.Filters) > 0 {
+		v := reflect.Indirect(reflect.ValueOf(input))
+		if v.Kind() != reflect.Struct {
+			return nil, &UnmappedError{Service: "Secrets Manager", Operation: op}
+		}
+		if f := v.FieldByName("Filters"); f.IsValid() && f.Kind() == reflect.Slice && f.Len() > 0 {
 			return nil, &UnmappedError{Service: "Secrets Manager", Operation: op + " with Filters"}
 		}
-		for _, id := range in.SecretIdList {
-			out = append(out, Request{Action: "secretsmanager:GetSecretValue", Resource: a.secret(id)})
+		if ids := v.FieldByName("SecretIdList"); ids.IsValid() && ids.Kind() == reflect.Slice {
+			for i := 0; i < ids.Len(); i++ {
+				out = append(out, Request{Action: "secretsmanager:GetSecretValue", Resource: a.secret(ids.Index(i).String())})
+			}
 		}
 		return out, nil
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/functions"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/localiam"
 	"github.com/rollcall/rollcall/internal/localstack"
@@ -125,7 +126,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		Lookup: func(ctx context.Context, id string) (any, error) {
 			c := cfg
 			c.Authorize = roles.Middleware(id)
-			return app.Handler(ctx, id, c)
+			return functions.Handler(ctx, id, c)
 		},
 		DynamoDBEndpoint: st.DynamoDBEndpoint, TableName: st.TableName,
 		Streams: !o.NoStreams, // no CheckpointDir: positions in memory
