@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
@@ -41,4 +42,21 @@ type JobsConfig struct {
 func jobsConfigFromEnv() JobsConfig {
 	return JobsConfig{QueueURL: getenv("JOB_QUEUE_URL", ""), UploadsBucket: getenv("UPLOADS_BUCKET", ""),
 		SQSEndpoint: getenv("SQS_ENDPOINT", ""), S3Endpoint: getenv("S3_ENDPOINT", "")}
+}
+
+// IAMValues are what the job resources' references in template.yaml evaluate to locally
+// (!Ref and !GetAtt ... .Arn of JobQueue and UploadsBucket), for the local IAM check of the
+// functions' policies.
+func (j JobsConfig) IAMValues() map[string]string {
+	v := map[string]string{}
+	if j.QueueURL != "" {
+		name := j.QueueURL[strings.LastIndexByte(j.QueueURL, '/')+1:]
+		v["JobQueue"] = j.QueueURL
+		v["JobQueue.Arn"] = "arn:aws:sqs:us-east-1:123456789012:" + name
+	}
+	if j.UploadsBucket != "" {
+		v["UploadsBucket"] = j.UploadsBucket
+		v["UploadsBucket.Arn"] = "arn:aws:s3:::" + j.UploadsBucket
+	}
+	return v
 }

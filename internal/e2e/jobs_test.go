@@ -42,7 +42,7 @@ func (h *harness) setUpJobs(visibility time.Duration) {
 
 // crashOnce is a JobWorkerFunction whose first invocation fails, as a worker killed mid-chunk.
 func (h *harness) crashOnce(ctx context.Context) (any, error) {
-	real, err := functions.Handler(ctx, "JobWorkerFunction", h.cfg)
+	real, err := functions.Handler(ctx, "JobWorkerFunction", h.functionConfig("JobWorkerFunction"))
 	if err != nil {
 		return nil, err
 	}
