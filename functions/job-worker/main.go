@@ -5,7 +5,7 @@ package main
 
 import (
 	"github.com/rollcall/rollcall/internal/app"
-	"github.com/rollcall/rollcall/internal/app/jobs"
+	"github.com/rollcall/rollcall/internal/app/jobworker"
 )
 
-func main() { app.Start("JobWorkerFunction", jobs.JobWorkerFunction) }
+func main() { app.Start("JobWorkerFunction", jobworker.JobWorkerFunction) }

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/rollcall/rollcall/internal/app"
-	"github.com/rollcall/rollcall/internal/app/jobs"
+	"github.com/rollcall/rollcall/internal/app/jobworker"
 	"github.com/rollcall/rollcall/internal/dynamo"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/rollcall"
@@ -47,7 +47,7 @@ func jobCases(ctx context.Context, ddbEndpoint string, tpl *samtemplate.Template
 	check(err)
 	counter := &enrollmentWrites{API: d.Store.DB}
 	d.Store.DB = counter
-	js, err := jobs.NewWorker(d)
+	js, err := jobworker.NewWorker(d)
 	check(err)
 	js.Mail = nil // no SES in this case: the mail is the mail case's
 	staff := rollcall.Actor{Username: "bench", Staff: true}
@@ -61,7 +61,7 @@ func jobCases(ctx context.Context, ddbEndpoint string, tpl *samtemplate.Template
 			return nil, fmt.Errorf("not in this case")
 		}
 		return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-			return jobs.HandleChunks(ctx, js, ev)
+			return jobworker.HandleChunks(ctx, js, ev)
 		}, nil
 	}
 	runner, err := localstack.NewQueueRunner(localstack.QueueRunnerOptions{Template: tpl, Invoker: localstack.NewInvoker(tpl, lookup, log),

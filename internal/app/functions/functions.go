@@ -11,6 +11,7 @@ import (
 
 	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/app/jobs"
+	"github.com/rollcall/rollcall/internal/app/jobworker"
 	"github.com/rollcall/rollcall/internal/app/mail"
 	"github.com/rollcall/rollcall/internal/app/web"
 )
@@ -27,7 +28,7 @@ func Table() map[string]app.Builder {
 		"ExpireInvitationsFunction": app.ExpireInvitationsFunction,
 		"AuditFunction":             app.AuditFunction,
 		"JobsFunction":              jobs.JobsFunction,
-		"JobWorkerFunction":         jobs.JobWorkerFunction,
+		"JobWorkerFunction":         jobworker.JobWorkerFunction,
 	}
 }
 

@@ -1,33 +1,20 @@
-// Package jobs builds the roster job functions: JobsFunction (the HTTP API of jobs and
-// uploads) and JobWorkerFunction (chunks from the job queue). Only their binaries link the SQS
-// and S3 clients.
+// Package jobs builds JobsFunction, the HTTP API of roster jobs and uploads: the only job
+// function that links S3 and the HTTP adapter (JobWorkerFunction is in internal/app/jobworker).
 package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"html"
-	"math/rand/v2"
 	"net/http"
-	"os"
-	"strconv"
-	"strings"
-	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sesv2"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/rollcall/rollcall/internal/app"
-	"github.com/rollcall/rollcall/internal/app/keys"
+	"github.com/rollcall/rollcall/internal/app/jobsvc"
 	"github.com/rollcall/rollcall/internal/app/web"
 	"github.com/rollcall/rollcall/internal/httpapi"
-	"github.com/rollcall/rollcall/internal/jobqueue"
 	"github.com/rollcall/rollcall/internal/rollcall"
-	"github.com/rollcall/rollcall/internal/ses"
 	"github.com/rollcall/rollcall/internal/uploads"
 )
 
@@ -41,42 +28,11 @@ func JobsFunction(ctx context.Context, c app.Config) (any, error) {
 	})
 }
 
-// JobWorkerFunction builds the SQS function that runs chunks of roster jobs.
-func JobWorkerFunction(ctx context.Context, c app.Config) (any, error) {
-	if c.Jobs.QueueURL == "" {
-		return nil, fmt.Errorf("config: JOB_QUEUE_URL is required for roster jobs")
-	}
-	d, err := app.Build(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	if err := keys.Stable(ctx, d); err != nil {
-		return nil, err
-	}
-	if _, err := keys.Signing(ctx, d); err != nil { // invitations a chunk makes are sealed
-		return nil, err
-	}
-	d.Service.Metrics = app.EMF("JobWorkerFunction")
-	js, err := NewWorker(d)
-	if err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-		return HandleChunks(ctx, js, ev)
-	}, nil
-}
-
-// NewJobService is the roster job service over d's bulk enroll service: the job queue and,
-// when the stack has one, the uploads bucket.
+// NewJobService is the roster job service of JobsFunction: the job queue and, when the stack
+// has one, the uploads bucket.
 func NewJobService(d *app.Deps) *rollcall.JobService {
-	jc := d.Config.Jobs
-	sqsClient := sqs.NewFromConfig(d.AWS, func(o *sqs.Options) {
-		if jc.SQSEndpoint != "" {
-			o.BaseEndpoint = aws.String(jc.SQSEndpoint)
-		}
-	})
-	js := &rollcall.JobService{Service: d.Service, Jobs: d.Store, Queue: &jobqueue.Queue{Client: sqsClient, URL: jc.QueueURL}}
-	if jc.UploadsBucket != "" {
+	js := jobsvc.New(d)
+	if jc := d.Config.Jobs; jc.UploadsBucket != "" {
 		s3Client := s3.NewFromConfig(d.AWS, func(o *s3.Options) {
 			if jc.S3Endpoint != "" {
 				o.BaseEndpoint = aws.String(jc.S3Endpoint)
@@ -86,85 +42,4 @@ func NewJobService(d *app.Deps) *rollcall.JobService {
 		js.Uploads = &uploads.Store{Client: s3Client, Bucket: jc.UploadsBucket, Now: d.Config.Now}
 	}
 	return js
-}
-
-// NewWorker is the job service of JobWorkerFunction: with the job_finished mail.
-func NewWorker(d *app.Deps) (*rollcall.JobService, error) {
-	js := NewJobService(d)
-	base := strings.TrimRight(d.Config.PublicBaseURL, "/")
-	if base == "" {
-		if d.Config.Stage != "local" {
-			return nil, fmt.Errorf("config: PUBLIC_BASE_URL is required for the job worker (the results link in mail)")
-		}
-		port := os.Getenv("PORT")
-		if port == "" {
-			port = "3000"
-		}
-		base = "http://127.0.0.1:" + port
-	}
-	if _, err := ses.BareAddress(d.Config.MailFrom); err != nil {
-		return nil, fmt.Errorf("config: MAIL_FROM: want an address or \"Name <address>\": %w", err)
-	}
-	client := sesv2.NewFromConfig(d.AWS, func(o *sesv2.Options) {
-		if d.Config.SESEndpoint != "" {
-			o.BaseEndpoint = aws.String(d.Config.SESEndpoint)
-		}
-	})
-	js.Mail = &jobMail{sender: &ses.Sender{Client: client, From: d.Config.MailFrom, TemplatePrefix: d.Config.MailTemplatePrefix,
-		ConfigurationSet: os.Getenv("MAIL_CONFIGURATION_SET")}, baseURL: base}
-	return js, nil
-}
-
-// jobMail sends job_finished through SES (the emulator locally).
-type jobMail struct {
-	sender  rollcall.MailSender
-	baseURL string
-}
-
-func (m *jobMail) JobFinished(ctx context.Context, j *rollcall.Job) error {
-	data := map[string]string{
-		"name": j.CreatedBy, "name_html": html.EscapeString(j.CreatedBy), "job_id": j.ID, "state": j.State,
-		"total": strconv.Itoa(j.Counts.Total), "changed": strconv.Itoa(j.Counts.Changed),
-		"unchanged": strconv.Itoa(j.Counts.Unchanged), "invalid": strconv.Itoa(j.Counts.Invalid),
-		"errors":      strconv.Itoa(j.Counts.Errors),
-		"results_url": m.baseURL + httpapi.JobPath(j.ID) + "/results",
-	}
-	res := m.sender.Send(ctx, "job_finished", []rollcall.MailMessage{{To: j.CreatorEm, Data: data}})
-	if len(res) == 1 && res[0].Outcome == rollcall.MailRetry {
-		return res[0].Err
-	}
-	// Rejected (a bad address): sending again fails the same way; the job stands.
-	return nil
-}
-
-// HandleChunks runs an SQS batch of chunks, one after another, and reports the ones to
-// deliver again (an outage, a chunk another run holds) as partial batch failures; the
-// others are done, whatever their rows' outcomes.
-func HandleChunks(ctx context.Context, js *rollcall.JobService, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	var resp events.SQSEventResponse
-	for _, m := range ev.Records {
-		c, err := rollcall.DecodeChunk(m.Body)
-		if err == nil {
-			err = js.RunChunk(ctx, c)
-		}
-		if errors.Is(err, rollcall.ErrCourseBusy) || errors.Is(err, rollcall.ErrJobChunkRetry) {
-			// Another chunk holds the course (chunks of one course run one at a time), or
-			// another delivery runs this chunk: come back in a few seconds, not after the
-			// visibility timeout.
-			if q, ok := js.Queue.(*jobqueue.Queue); ok && m.ReceiptHandle != "" {
-				if verr := q.RetrySoon(context.WithoutCancel(ctx), m.ReceiptHandle, time.Duration(1+rand.IntN(3))*time.Second); verr != nil {
-					js.Log.WarnContext(ctx, "jobs: could not shorten a busy chunk's wait", "message_id", m.MessageId, "error", verr)
-				}
-			}
-			js.Log.InfoContext(ctx, "jobs: chunk busy; it will be delivered again shortly", "message_id", m.MessageId, "reason", err.Error())
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
-			continue
-		}
-		if err != nil {
-			js.Log.ErrorContext(ctx, "jobs: chunk failed; it will be delivered again", "message_id", m.MessageId,
-				"receive_count", m.Attributes["ApproximateReceiveCount"], "error", err)
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
-		}
-	}
-	return resp, nil
 }
