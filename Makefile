@@ -123,6 +123,8 @@ build-MailSweepFunction:
 	$(LAMBDA_BUILD) ./functions/mail-sweep
 build-AuditFunction:
 	$(LAMBDA_BUILD) ./functions/audit
+build-UserApiFunction:
+	$(LAMBDA_BUILD) ./functions/user-api
 
 ## bench: the budgets of docs/api.md#performance-budgets on its own DynamoDB Local: bulk enroll 1,000 / 10,000 / repeat and
 ## pages from a course of 100,000, each beside the plain SDK loop; writes bench/results.json

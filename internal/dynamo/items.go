@@ -207,7 +207,8 @@ func encodeUser(pk string, u *rollcall.User) item {
 }
 
 func decodeUser(it item) *rollcall.User {
-	return &rollcall.User{Username: getS(it, "username"), Email: getS(it, "email"), CreatedAt: getTime(it, "created_at")}
+	return &rollcall.User{Username: getS(it, "username"), Email: getS(it, "email"), CreatedAt: getTime(it, "created_at"),
+		Retiring: getBool(it, "retiring")}
 }
 
 func describe(it item) string { return fmt.Sprintf("%s/%s", getS(it, "PK"), getS(it, "SK")) }

@@ -21,6 +21,9 @@
 //	             PK=IDEM#<hash>     SK=IDEM#<attempt>#<n>   body (gzipped part) ttl
 //	invite quota PK=QUOTA#<lower(username)>#<day> SK=QUOTA   n ttl   (a course admin's new invitations)
 //	send rate    PK=MAILRATE#<unix second> SK=MAILRATE   n ttl   (messages sent in that second)
+//	retirement   PK=RET#<retirement id> SK=RET  rid orig_username orig_email (until retired)
+//	             retired_username retired_email state last_state responses retired created
+//	             modified ver  GSI2PK=Q#<state> GSI2SK=<created>#<rid>   (the retirement queue)
 //
 // eh and ch are the two halves of the enrollment id (rollcall.EnrollmentID): 96-bit hashes of
 // the email and the course id. <shard> spreads the registered enrollments and the open
@@ -187,3 +190,18 @@ func MailRatePK(unixSecond int64) string { return fmt.Sprintf("%s%d", pfxMailRat
 // MailSweepLease is the lease name (LeasePK) that keeps two owed-mail sweeps from running at
 // once. It cannot be a course key (neither "org/course/run" nor "course-v1:...").
 const MailSweepLease = "~mail-sweep"
+
+// Retirement requests (docs/data-model.md#retirement).
+const (
+	pfxRetirement      = "RET#"
+	skRetirement       = "RET"
+	pfxRetirementQueue = "Q#"
+)
+
+// RetirementPK is the item of one retirement request, by its id (a keyed hash of the username).
+func RetirementPK(id int64) string { return fmt.Sprintf("%s%d", pfxRetirement, id) }
+
+// RetirementQueuePK is the GSI2 partition of the retirement requests in one state (few: no shards).
+func RetirementQueuePK(state rollcall.RetirementState) string {
+	return pfxRetirementQueue + string(state)
+}
