@@ -2,6 +2,10 @@
 // configuration, store, domain and handler (internal/app) and hands the handler to Lambda.
 package main
 
-import "github.com/rollcall/rollcall/internal/app"
+import (
+	_ "time/tzdata" // the time zone list describes zones by their offsets; Lambda's OS may have no zoneinfo
+
+	"github.com/rollcall/rollcall/internal/app"
+)
 
 func main() { app.Start("UserApiFunction") }

@@ -38,7 +38,7 @@ func newRetirementEnv(t *testing.T) *retirementEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	user, err := httpapi.Handler(e.deps.Log, routes, e.deps.API().RetirementOps(e.deps.Retirements()))
+	user, err := httpapi.Handler(e.deps.Log, routes, e.deps.UserAPIOps())
 	if err != nil {
 		t.Fatal(err)
 	}

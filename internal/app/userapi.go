@@ -1,6 +1,7 @@
 package app
 
 import (
+	"maps"
 	"net/http"
 
 	"github.com/rollcall/rollcall/internal/rollcall"
@@ -13,8 +14,21 @@ func (d *Deps) Retirements() *rollcall.Retirements {
 		Participants: []rollcall.RetirementParticipant{d.Store}}
 }
 
+// Preferences are the preference use cases over the function's store.
+func (d *Deps) Preferences() *rollcall.Preferences {
+	return &rollcall.Preferences{Svc: d.Service, Store: d.Store}
+}
+
+// UserAPIOps are UserApiFunction's operations.
+func (d *Deps) UserAPIOps() map[string]http.HandlerFunc {
+	api := d.API()
+	ops := api.RetirementOps(d.Retirements())
+	maps.Copy(ops, api.PreferenceOps(d.Preferences()))
+	return ops
+}
+
 func init() {
 	registry["UserApiFunction"] = HTTPFunction("UserApiFunction", false, true, func(d *Deps) map[string]http.HandlerFunc {
-		return d.API().RetirementOps(d.Retirements())
+		return d.UserAPIOps()
 	})
 }
