@@ -40,7 +40,8 @@ func (d *Deps) Mailer(ctx context.Context) (*stream.Mailer, error) {
 		return nil, err
 	}
 	return &stream.Mailer{Store: d.Store, Sender: sender, Keys: keys,
-		BaseURL: strings.TrimRight(base, "/"), Log: d.Log, Now: d.Config.Now, Metrics: emfMetrics{function: "MailerFunction"}, Items: dynamo.Images{}}, nil
+		BaseURL: strings.TrimRight(base, "/"), Log: d.Log, Now: d.Config.Now, Metrics: emfMetrics{function: "MailerFunction"}, Items: dynamo.Images{},
+		Prefs: d.Store}, nil
 }
 
 // Auditor builds the AuditFunction's worker.

@@ -33,7 +33,12 @@ type retirementEnv struct {
 
 func newRetirementEnv(t *testing.T) *retirementEnv {
 	t.Helper()
-	e := newEnv(t, "BulkEnrollFunction", "AdminFunction")
+	return withUserAPI(t, newEnv(t, "BulkEnrollFunction", "AdminFunction"))
+}
+
+// withUserAPI adds UserApiFunction's routes to e.
+func withUserAPI(t *testing.T, e *env) *retirementEnv {
+	t.Helper()
 	routes, err := app.Routes("UserApiFunction")
 	if err != nil {
 		t.Fatal(err)
