@@ -24,6 +24,7 @@ func (d *Deps) UserAPIOps() map[string]http.HandlerFunc {
 	api := d.API()
 	ops := api.RetirementOps(d.Retirements())
 	maps.Copy(ops, api.PreferenceOps(d.Preferences()))
+	maps.Copy(ops, api.OptInOps(&rollcall.OptIns{Svc: d.Service, Store: d.Store}))
 	return ops
 }
 

@@ -14,6 +14,9 @@
 //	user         PK=U#<lower(username)> SK=USER      username email created_at
 //	user/email   PK=P#<eh>          SK=USER          username email created_at
 //	course       PK=COURSE#<id>     SK=COURSE        title cohorts admins invitation_ttl_days ...
+//	             GSI2PK=ORG#<lower(org)> GSI2SK=<id>   (an organization's courses)
+//	email opt-in PK=U#<lower(username)> SK=OPTIN#<lower(org)>  org opted_in set_at
+//	preferences  PK=U#<lower(username)> SK=PREFS    p:<key> (one attribute per preference)
 //	lease        PK=LEASE#<course>  SK=LEASE         owner until ttl
 //	audit entry  PK=P#<eh>          SK=A#<ch>#<at>#<ver>   by reason transition source ...
 //	mail sent    PK=P#<eh>          SK=M#<ch>#<seq>        ttl
@@ -190,6 +193,15 @@ func MailRatePK(unixSecond int64) string { return fmt.Sprintf("%s%d", pfxMailRat
 // MailSweepLease is the lease name (LeasePK) that keeps two owed-mail sweeps from running at
 // once. It cannot be a course key (neither "org/course/run" nor "course-v1:...").
 const MailSweepLease = "~mail-sweep"
+
+// Email opt-in and organizations (docs/data-model.md).
+const (
+	pfxOptIn = "OPTIN#"
+	pfxOrg   = "ORG#"
+)
+
+// OrgIndexPK is the GSI2 partition of an organization's courses (GSI2SK = the course id).
+func OrgIndexPK(org string) string { return pfxOrg + strings.ToLower(org) }
 
 // Retirement requests (docs/data-model.md#retirement).
 const (
