@@ -6,6 +6,7 @@ import (
 	_ "time/tzdata" // the time zone list describes zones by their offsets; Lambda's OS may have no zoneinfo
 
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/web"
 )
 
-func main() { app.Start("UserApiFunction") }
+func main() { app.Start("UserApiFunction", web.UserApiFunction) }

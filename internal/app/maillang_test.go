@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/rollcall/rollcall/internal/app/mail"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/testenv"
 )
@@ -21,7 +22,7 @@ func TestMailInTheLearnersLanguage(t *testing.T) {
 	services := testenv.Start(t)
 	_, table := testenv.NewTable(t) // with its stream
 	e := withUserAPI(t, newEnvOn(t, services.DynamoDBEndpoint, services.SESEndpoint, table, "BulkEnrollFunction", "AdminFunction"))
-	mailer, err := e.deps.Mailer(context.Background())
+	mailer, err := mail.NewMailer(context.Background(), e.deps)
 	if err != nil {
 		t.Fatal(err)
 	}

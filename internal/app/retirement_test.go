@@ -20,8 +20,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/web"
 	"github.com/rollcall/rollcall/internal/dynamo"
-	"github.com/rollcall/rollcall/internal/httpapi"
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
@@ -39,11 +39,7 @@ func newRetirementEnv(t *testing.T) *retirementEnv {
 // withUserAPI adds UserApiFunction's routes to e.
 func withUserAPI(t *testing.T, e *env) *retirementEnv {
 	t.Helper()
-	routes, err := app.Routes("UserApiFunction")
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, err := httpapi.Handler(e.deps.Log, routes, e.deps.UserAPIOps())
+	user, err := web.Handler(e.deps, "UserApiFunction", web.UserAPIOps(e.deps, mustAPI(t, e.deps)))
 	if err != nil {
 		t.Fatal(err)
 	}
