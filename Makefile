@@ -142,6 +142,8 @@ build-JobsFunction:
 	$(LAMBDA_BUILD) ./functions/jobs
 build-JobWorkerFunction:
 	$(LAMBDA_BUILD) ./functions/job-worker
+build-UserApiFunction:
+	$(LAMBDA_BUILD) ./functions/user-api
 
 ## bench: the budgets of docs/api.md#performance-budgets on its own DynamoDB Local: bulk enroll 1,000 / 10,000 / repeat and
 ## pages from a course of 100,000, each beside the plain SDK loop; writes bench/results.json

@@ -166,6 +166,14 @@ func actorFromClaims(c jwt.MapClaims) (rollcall.Actor, error) {
 		// Some IdP claim mappers emit every custom claim as a string.
 		a.Staff = strings.EqualFold(v, "true")
 	}
+	// The retirement driver's service account (docs/api.md#retirement); as administrator,
+	// only true counts.
+	switch v := c["retirement_service"].(type) {
+	case bool:
+		a.RetirementService = v
+	case string:
+		a.RetirementService = strings.EqualFold(v, "true")
+	}
 	return a, nil
 }
 

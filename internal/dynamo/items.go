@@ -189,6 +189,8 @@ func courseFields(c *rollcall.Course) item {
 		"course_id": str(c.ID), "title": str(c.Title), "cohorts": strList(c.Cohorts), "admins": strList(c.Admins),
 		"invitation_ttl_days": num(int64(c.InvitationTTLDays)),
 		"created_at":          str(FormatTime(c.CreatedAt)), "updated_at": str(FormatTime(c.UpdatedAt)),
+		// An organization's courses, for the email opt-in report (pattern 19).
+		"GSI2PK": str(OrgIndexPK(rollcall.CourseOrg(c.ID))), "GSI2SK": str(c.ID),
 	}
 }
 
@@ -207,7 +209,8 @@ func encodeUser(pk string, u *rollcall.User) item {
 }
 
 func decodeUser(it item) *rollcall.User {
-	return &rollcall.User{Username: getS(it, "username"), Email: getS(it, "email"), CreatedAt: getTime(it, "created_at")}
+	return &rollcall.User{Username: getS(it, "username"), Email: getS(it, "email"), CreatedAt: getTime(it, "created_at"),
+		Retiring: getBool(it, "retiring")}
 }
 
 func describe(it item) string { return fmt.Sprintf("%s/%s", getS(it, "PK"), getS(it, "SK")) }

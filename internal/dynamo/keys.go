@@ -14,6 +14,9 @@
 //	user         PK=U#<lower(username)> SK=USER      username email created_at
 //	user/email   PK=P#<eh>          SK=USER          username email created_at
 //	course       PK=COURSE#<id>     SK=COURSE        title cohorts admins invitation_ttl_days ...
+//	             GSI2PK=ORG#<lower(org)> GSI2SK=<id>   (an organization's courses)
+//	email opt-in PK=U#<lower(username)> SK=OPTIN#<lower(org)>  org opted_in set_at
+//	preferences  PK=U#<lower(username)> SK=PREFS    p:<key> (one attribute per preference)
 //	lease        PK=LEASE#<course>  SK=LEASE         owner until ttl
 //	audit entry  PK=P#<eh>          SK=A#<ch>#<at>#<ver>   by reason transition source ...
 //	mail sent    PK=P#<eh>          SK=M#<ch>#<seq>        ttl
@@ -21,6 +24,9 @@
 //	             PK=IDEM#<hash>     SK=IDEM#<attempt>#<n>   body (gzipped part) ttl
 //	invite quota PK=QUOTA#<lower(username)>#<day> SK=QUOTA   n ttl   (a course admin's new invitations)
 //	send rate    PK=MAILRATE#<unix second> SK=MAILRATE   n ttl   (messages sent in that second)
+//	retirement   PK=RET#<retirement id> SK=RET  rid orig_username orig_email (until retired)
+//	             retired_username retired_email state last_state responses retired created
+//	             modified ver  GSI2PK=Q#<state> GSI2SK=<created>#<rid>   (the retirement queue)
 //
 // eh and ch are the two halves of the enrollment id (rollcall.EnrollmentID): 96-bit hashes of
 // the email and the course id. <shard> spreads the registered enrollments and the open
@@ -213,3 +219,27 @@ func JobListPK(owner string) string {
 
 // JobListSK orders a job list by creation, then id.
 func JobListSK(created time.Time, id string) string { return FormatTime(created) + "#" + id }
+
+// Email opt-in and organizations (docs/data-model.md).
+const (
+	pfxOptIn = "OPTIN#"
+	pfxOrg   = "ORG#"
+)
+
+// OrgIndexPK is the GSI2 partition of an organization's courses (GSI2SK = the course id).
+func OrgIndexPK(org string) string { return pfxOrg + strings.ToLower(org) }
+
+// Retirement requests (docs/data-model.md#retirement).
+const (
+	pfxRetirement      = "RET#"
+	skRetirement       = "RET"
+	pfxRetirementQueue = "Q#"
+)
+
+// RetirementPK is the item of one retirement request, by its id (a keyed hash of the username).
+func RetirementPK(id int64) string { return fmt.Sprintf("%s%d", pfxRetirement, id) }
+
+// RetirementQueuePK is the GSI2 partition of the retirement requests in one state (few: no shards).
+func RetirementQueuePK(state rollcall.RetirementState) string {
+	return pfxRetirementQueue + string(state)
+}

@@ -25,6 +25,9 @@ func newBulkPlan(req *BulkRequest, courses map[string]*Course, users map[string]
 // person resolves an identifier to (email, user); ok is false for an invalid identifier.
 func (p *bulkPlan) person(identifier string) (email string, user *User, ok bool) {
 	if u := p.users[identifier]; u != nil {
+		if u.Retiring { // an account being retired can no longer be enrolled or invited
+			return "", nil, false
+		}
 		return u.Email, u, true
 	}
 	if ValidEmail(identifier) {

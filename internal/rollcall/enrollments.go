@@ -28,6 +28,9 @@ func (s *Service) CreateInvitation(ctx context.Context, actor Actor, courseID, e
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, "", unavailable("create invitation", err)
 	}
+	if user != nil && user.Retiring {
+		return nil, "", FieldError("email", "This account is being retired and can no longer be invited.")
+	}
 	id := EnrollmentID(courseID, email)
 	// A new address counts against a course admin's daily quota (429 before any write).
 	if !actor.Staff {

@@ -67,6 +67,9 @@ type User struct {
 	Username  string    `json:"username"`
 	Email     string    `json:"email"`
 	CreatedAt time.Time `json:"created_at"`
+	// Retiring: the account asked to be retired (docs/api.md#retirement); it can no longer
+	// be enrolled or invited.
+	Retiring bool `json:"-"`
 }
 
 // Actor is who makes a request, from a verified token.
@@ -74,6 +77,8 @@ type Actor struct {
 	Username string
 	Email    string
 	Staff    bool
+	// RetirementService: the token carries retirement_service: true (the retirement driver).
+	RetirementService bool
 }
 
 // RequireStaff is the permission of the staff-only operations (courses, users): ErrForbidden

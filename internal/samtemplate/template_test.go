@@ -2,7 +2,7 @@ package samtemplate
 
 import (
 	"errors"
-	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -183,12 +183,29 @@ func TestRepoTemplateEmailTemplates(t *testing.T) {
 			t.Errorf("%s incomplete: %+v", et.Name, et)
 		}
 	}
-	if !strings.HasPrefix(strings.Join(names, ","), "rollcall-local-enrolled,rollcall-local-invited,rollcall-local-unenrolled") ||
-		!slices.Contains(names, "rollcall-local-job_finished") {
-		t.Errorf("names = %v", names)
+	// Every template in English and in Spanish, French and Brazilian Portuguese.
+	var want []string
+	for _, kind := range []string{"enrolled", "invited", "unenrolled"} {
+		for _, lang := range []string{"", "-es", "-fr", "-pt-br"} {
+			want = append(want, "rollcall-local-"+kind+lang)
+		}
 	}
-	if !strings.Contains(ets[1].Text, "{{invitation_url}}") || ets[1].Subject != "You have been invited to {{course_title}}" {
-		t.Errorf("invited = %+v", ets[1])
+	for _, lang := range []string{"", "-es", "-fr", "-pt-br"} {
+		want = append(want, "rollcall-local-job_finished"+lang)
+	}
+	sort.Strings(names)
+	sort.Strings(want)
+	if strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Errorf("names = %v, want %v", names, want)
+	}
+	for _, et := range ets {
+		if strings.HasPrefix(et.Name, "rollcall-local-invited") && (!strings.Contains(et.Text, "{{invitation_url}}") ||
+			!strings.Contains(et.HTML, "{{invitation_url}}") || !strings.Contains(et.Text, "{{expires_at}}")) {
+			t.Errorf("%s has no link or date: %+v", et.Name, et)
+		}
+		if et.Name == "rollcall-local-invited" && et.Subject != "You have been invited to {{course_title}}" {
+			t.Errorf("invited = %+v", et)
+		}
 	}
 	// The parameter default applies without subs.
 	ets, err = tpl.EmailTemplates(nil)

@@ -50,6 +50,9 @@ type Mailer struct {
 	Metrics rollcall.Metrics
 	// Items decodes the stream's images (dynamo.Images).
 	Items Items
+	// Prefs reads registered learners' pref-lang and time_zone, which choose the language of
+	// their mail and the zone of its dates (nil: English, UTC).
+	Prefs MailPreferenceReader
 }
 
 // owedMail is one mail a record owes.
@@ -58,6 +61,8 @@ type owedMail struct {
 	ref  rollcall.MailRef
 	kind rollcall.MailKind
 	e    *rollcall.Enrollment // the new image
+	lang string               // the mail's language (MailLanguage; "" = English)
+	loc  *time.Location       // the learner's time zone (nil = UTC)
 }
 
 func (m *Mailer) log() *slog.Logger {
@@ -203,16 +208,21 @@ func (m *Mailer) deliver(ctx context.Context, owed []owedMail, current map[strin
 		return failed
 	}
 
+	if err := m.localize(ctx, todo); err != nil {
+		return failAll("reading mail preferences", err)
+	}
+
 	// Waves keep each enrollment's mails in order (enrolled, then unenrolled); within a wave,
-	// one SendBulkEmail per template kind carries up to 50 destinations.
+	// one SendBulkEmail per template (kind and language) carries up to 50 destinations.
 	failedIDs := map[string]bool{}
 	var marking sync.WaitGroup // each chunk's markers are written while the next one is sent
 	defer marking.Wait()
 	for _, wave := range waves(todo) {
-		for _, kind := range []rollcall.MailKind{rollcall.MailInvited, rollcall.MailEnrolled, rollcall.MailUnenrolled} {
+		for _, kl := range kindsAndLanguages {
+			kind := kl.kind
 			var batch []owedMail
 			for _, o := range wave {
-				if o.kind != kind {
+				if o.kind != kind || o.lang != kl.lang {
 					continue
 				}
 				if failedIDs[o.ref.EnrollmentID] {
@@ -226,7 +236,7 @@ func (m *Mailer) deliver(ctx context.Context, owed []owedMail, current map[strin
 			if len(batch) == 0 {
 				continue
 			}
-			m.sendBatch(ctx, kind, batch, courses, failed, st, &marking, clearSent)
+			m.sendBatch(ctx, kind, kl.lang, batch, courses, failed, st, &marking, clearSent)
 		}
 		for _, o := range wave {
 			if failed[o.seq] {
@@ -257,11 +267,28 @@ func (m *Mailer) logDone(ctx context.Context, st MailStats, start time.Time) {
 		"sent", st.Sent, "rejected", st.Rejected, "failed", st.Failed, "duration_ms", time.Since(start).Milliseconds())
 }
 
-// sendBatch sends one kind's mails of a wave and, in the background (marking), marks what went
-// out, so that the next chunk goes out meanwhile. What went out stays in the owed-mail index
-// for the sweep to remove (docs/data-model.md#mail-nothing-lost-nothing-sent-twice): one
-// UpdateItem per mail would double the mailer's time.
-func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []owedMail, courses map[string]*rollcall.Course, failed map[string]bool, st *MailStats, marking *sync.WaitGroup, clearSent bool) {
+// kindsAndLanguages is every template: each kind in each language.
+var kindsAndLanguages = func() (out []struct {
+	kind rollcall.MailKind
+	lang string
+}) {
+	for _, k := range []rollcall.MailKind{rollcall.MailInvited, rollcall.MailEnrolled, rollcall.MailUnenrolled} {
+		for _, l := range MailLanguages {
+			out = append(out, struct {
+				kind rollcall.MailKind
+				lang string
+			}{k, l})
+		}
+	}
+	return out
+}()
+
+// sendBatch sends one template's (kind and language) mails of a wave and, in the background
+// (marking), marks what went out, so that the next chunk goes out meanwhile. What went out
+// stays in the owed-mail index for the sweep to remove
+// (docs/data-model.md#mail-nothing-lost-nothing-sent-twice): one UpdateItem per mail would
+// double the mailer's time.
+func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, lang string, batch []owedMail, courses map[string]*rollcall.Course, failed map[string]bool, st *MailStats, marking *sync.WaitGroup, clearSent bool) {
 	for lo := 0; lo < len(batch); lo += rollcall.MaxMailDestinations {
 		chunk := batch[lo:min(lo+rollcall.MaxMailDestinations, len(batch))]
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < m.margin() {
@@ -276,7 +303,7 @@ func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []
 		for i, o := range chunk {
 			msgs[i] = rollcall.MailMessage{To: o.e.Email, Data: m.templateData(o, courses[o.e.CourseID])}
 		}
-		results := m.Sender.Send(ctx, string(kind), msgs)
+		results := m.Sender.Send(ctx, TemplateKind(kind, lang), msgs)
 		var done, givenUp []rollcall.MailRef
 		outcome := map[rollcall.MailRef]string{}
 		retried := map[string]int{} // by status
@@ -383,7 +410,7 @@ func (m *Mailer) templateData(o owedMail, c *rollcall.Course) map[string]string 
 	if o.kind == rollcall.MailInvited {
 		token, _ := m.Keys.TokenFor(e.ID, e.TokenNonce)
 		d["invitation_url"] = strings.TrimRight(m.BaseURL, "/") + "/invitations/" + token
-		d["expires_at"] = HumanTime(e.ExpiresAt)
+		d["expires_at"] = HumanTimeIn(e.ExpiresAt, o.lang, o.loc)
 	}
 	return d
 }

@@ -29,6 +29,7 @@ func Table() map[string]app.Builder {
 		"AuditFunction":             app.AuditFunction,
 		"JobsFunction":              jobs.JobsFunction,
 		"JobWorkerFunction":         jobworker.JobWorkerFunction,
+		"UserApiFunction":           web.UserApiFunction,
 	}
 }
 

@@ -62,7 +62,8 @@ func NewMailer(ctx context.Context, d *app.Deps) (*stream.Mailer, error) {
 		return nil, err
 	}
 	return &stream.Mailer{Store: d.Store, Sender: sender, Keys: ring,
-		BaseURL: strings.TrimRight(base, "/"), Log: d.Log, Now: d.Config.Now, Metrics: app.EMF("MailerFunction"), Items: dynamo.Images{}}, nil
+		BaseURL: strings.TrimRight(base, "/"), Log: d.Log, Now: d.Config.Now, Metrics: app.EMF("MailerFunction"), Items: dynamo.Images{},
+		Prefs: d.Store}, nil
 }
 
 // sesClient is the SES v2 client (the emulator's endpoint locally).

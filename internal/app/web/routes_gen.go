@@ -46,6 +46,24 @@ func Routes(logicalID string) []httpapi.Route {
 			{Name: "ListUserEnrollments", Method: "GET", Path: "/api/users/{username}/enrollments"},
 			{Name: "GetEnrollment", Method: "GET", Path: "/api/enrollments/{id}"},
 		}
+	case "UserApiFunction":
+		return []httpapi.Route{
+			{Name: "DeactivateLogout", Method: "POST", Path: "/api/user/v1/accounts/deactivate_logout"},
+			{Name: "RetirementQueue", Method: "GET", Path: "/api/user/v1/accounts/retirement_queue"},
+			{Name: "RetirementStatus", Method: "GET", Path: "/api/user/v1/accounts/{username}/retirement_status"},
+			{Name: "UpdateRetirementStatus", Method: "PATCH", Path: "/api/user/v1/accounts/update_retirement_status"},
+			{Name: "CancelRetirement", Method: "POST", Path: "/api/user/v1/accounts/cancel_retirement"},
+			{Name: "RetirementUnenroll", Method: "POST", Path: "/api/enrollment/v1/unenroll"},
+			{Name: "RetireAccount", Method: "POST", Path: "/api/user/v1/accounts/retire"},
+			{Name: "GetPreferences", Method: "GET", Path: "/api/user/v1/preferences/{username}"},
+			{Name: "PatchPreferences", Method: "PATCH", Path: "/api/user/v1/preferences/{username}"},
+			{Name: "GetPreference", Method: "GET", Path: "/api/user/v1/preferences/{username}/{preference_key}"},
+			{Name: "PutPreference", Method: "PUT", Path: "/api/user/v1/preferences/{username}/{preference_key}"},
+			{Name: "DeletePreference", Method: "DELETE", Path: "/api/user/v1/preferences/{username}/{preference_key}"},
+			{Name: "TimeZones", Method: "GET", Path: "/api/user/v1/preferences/time_zones"},
+			{Name: "EmailOptIn", Method: "POST", Path: "/api/user/v1/preferences/email_opt_in"},
+			{Name: "EmailOptInReport", Method: "GET", Path: "/api/user/v1/email_opt_in"},
+		}
 	}
 	return nil
 }
