@@ -100,6 +100,9 @@ func EncodeEnrollment(e *rollcall.Enrollment) item {
 	if !e.AcceptedAt.IsZero() {
 		it["accepted_at"] = str(FormatTime(e.AcceptedAt))
 	}
+	if !e.EndAt.IsZero() {
+		it["end_at"] = str(FormatTime(e.EndAt))
+	}
 	if e.TokenHash != "" {
 		it["token_hash"] = str(e.TokenHash)
 	}
@@ -125,6 +128,7 @@ func EncodeEnrollment(e *rollcall.Enrollment) item {
 		if c.Reason != "" {
 			it["chg_reason"] = str(c.Reason)
 		}
+		encodeChangeSides(it, c)
 	}
 	if len(e.InviteMails) > 0 {
 		ts := make([]string, len(e.InviteMails))
@@ -166,7 +170,9 @@ func DecodeEnrollment(it item) *rollcall.Enrollment {
 	if by := getS(it, "chg_tr"); by != "" {
 		e.LastChange = &rollcall.Change{By: getS(it, "chg_by"), At: getTime(it, "chg_at"), Reason: getS(it, "chg_reason"),
 			Transition: getS(it, "chg_tr"), Source: getS(it, "chg_src")}
+		decodeChangeSides(it, e.LastChange)
 	}
+	e.EndAt = getTime(it, "end_at")
 	if e.Role == "" {
 		e.Role = rollcall.DefaultRole
 	}
@@ -188,14 +194,16 @@ func courseFields(c *rollcall.Course) item {
 	return item{
 		"course_id": str(c.ID), "title": str(c.Title), "cohorts": strList(c.Cohorts), "admins": strList(c.Admins),
 		"invitation_ttl_days": num(int64(c.InvitationTTLDays)),
-		"created_at":          str(FormatTime(c.CreatedAt)), "updated_at": str(FormatTime(c.UpdatedAt)),
+		"modes":               strList(c.Modes), "default_mode": str(c.EnrollmentMode()),
+		"created_at": str(FormatTime(c.CreatedAt)), "updated_at": str(FormatTime(c.UpdatedAt)),
 	}
 }
 
 func decodeCourse(it item) *rollcall.Course {
-	return &rollcall.Course{ID: getS(it, "course_id"), Title: getS(it, "title"), Cohorts: getStrings(it, "cohorts"),
+	return decodeCourseDefaults(&rollcall.Course{ID: getS(it, "course_id"), Title: getS(it, "title"), Cohorts: getStrings(it, "cohorts"),
 		Admins: getStrings(it, "admins"), InvitationTTLDays: int(getN(it, "invitation_ttl_days")),
-		CreatedAt: getTime(it, "created_at"), UpdatedAt: getTime(it, "updated_at")}
+		CreatedAt: getTime(it, "created_at"), UpdatedAt: getTime(it, "updated_at"),
+		Modes: getStrings(it, "modes"), DefaultMode: getS(it, "default_mode"), RoleAdmins: getStringSet(it, "role_admins")})
 }
 
 func encodeUser(pk string, u *rollcall.User) item {

@@ -15,7 +15,8 @@
 //	user/email   PK=P#<eh>          SK=USER          username email created_at
 //	course       PK=COURSE#<id>     SK=COURSE        title cohorts admins invitation_ttl_days ...
 //	lease        PK=LEASE#<course>  SK=LEASE         owner until ttl
-//	audit entry  PK=P#<eh>          SK=A#<ch>#<at>#<ver>   by reason transition source ...
+//	audit entry  PK=P#<eh>          SK=A#<ch>#<at>#<ver>[#<index>]   by reason transition source
+//	             from to idx ...   (index: the further changes of one write, e.g. a PATCH)
 //	mail sent    PK=P#<eh>          SK=M#<ch>#<seq>        ttl
 //	idempotency  PK=IDEM#<hash>     SK=IDEM          request_hash state attempt until status headers parts ttl
 //	             PK=IDEM#<hash>     SK=IDEM#<attempt>#<n>   body (gzipped part) ttl
@@ -165,6 +166,16 @@ func TimeSK(t time.Time, id string) string { return FormatTime(t) + "#" + id }
 // AuditSK orders an enrollment's audit entries by time (and version, for equal times).
 func AuditSK(id string, at time.Time, version int64) string {
 	return fmt.Sprintf("%s%s#%s#%012d", pfxAudit, id[16:], FormatTime(at), version)
+}
+
+// auditEntrySK is an entry's sort key: AuditSK, and for the further changes of one write
+// (index > 0) a suffix that sorts them after the first, in order.
+func auditEntrySK(id string, at time.Time, version int64, index int) string {
+	sk := AuditSK(id, at, version)
+	if index > 0 {
+		sk += fmt.Sprintf("#%02d", index)
+	}
+	return sk
 }
 
 // AuditPrefix is the SK prefix of one enrollment's audit entries.

@@ -13,6 +13,7 @@ func (a *API) BulkOps() map[string]http.HandlerFunc {
 		"AppsemblerBulkEnroll":   a.authed(a.idempotent(a.bulkEnroll)),
 		"CreateCourseEnrollment": a.authed(a.idempotent(a.createEnrollment)),
 		"DeleteEnrollment":       a.authed(a.deleteEnrollment),
+		"PatchEnrollment":        a.authed(a.idempotent(a.patchEnrollment)),
 	}
 }
 

@@ -70,6 +70,9 @@ func (s *Service) bulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 			return nil, NonFieldError(fmt.Sprintf("cohort %s not found in course %s.", c, id))
 		}
 	}
+	if err := checkRoleAndMode(actor, req, courses); err != nil {
+		return nil, err
+	}
 
 	// Read before anything is resolved: a user created after this mark may have missed the
 	// invitations this request writes (see registerLateSignups).

@@ -35,6 +35,8 @@ type BulkRequest struct {
 	AutoEnroll    bool
 	EmailStudents bool
 	Reason        string
+	Role          string // "" unless given: then results report each state's role
+	Mode          string // "" unless given
 }
 
 // Pairs is the identifier x course count the request limit applies to.
@@ -144,6 +146,9 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 		}
 	}
 
+	r.Role = parseChoice(f, "role", ValidRole, v)
+	r.Mode = parseChoice(f, "mode", ValidMode, v)
+
 	if rs, ok := f["reason"]; ok && rs.Present {
 		r.Reason = strings.TrimSpace(strings.Join(rs.Values, " "))
 		switch {
@@ -161,6 +166,9 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 	}
 
 	// Cross-field rules, in the serializer's order.
+	if (r.Role != "" || r.Mode != "") && r.Action != "enroll" {
+		return nil, NonFieldError("Roles and modes can only be used for enrollments.")
+	}
 	if r.Cohorts != nil {
 		if r.Action != "enroll" {
 			return nil, NonFieldError("Cohorts can only be used for enrollments.")
@@ -181,6 +189,24 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 		r.Cohorts = cohorts
 	}
 	return r, nil
+}
+
+// parseChoice reads an optional single-valued choice ("" when absent or blank).
+func parseChoice(f Fields, name string, valid func(string) bool, v *ValidationError) string {
+	fd, ok := f[name]
+	if !ok || !fd.Present {
+		return ""
+	}
+	if fd.multiple() || fd.Invalid || fd.Bool != nil {
+		v.Add(name, "Expected a single value, not a list.")
+		return ""
+	}
+	s := single(fd)
+	if s != "" && !valid(s) {
+		v.Add(name, fmt.Sprintf("%q is not a valid choice.", s))
+		return ""
+	}
+	return s
 }
 
 // splitField flattens a field into items: each string (or list element) split by split.
@@ -261,6 +287,7 @@ type Snapshot struct {
 	User       bool
 	AutoEnroll bool
 	Cohort     *string // reported only when the request named cohorts
+	Role       *string // reported only when the request named a role
 }
 
 // BulkResult is one identifier occurrence's outcome.
@@ -270,6 +297,7 @@ type BulkResult struct {
 	InvalidIdentifier bool
 	Error             bool
 	WithCohort        bool // the request named cohorts: report "cohort"
+	WithRole          bool // the request named a role: report "role"
 }
 
 // MarshalJSON writes exactly the keys Open edX writes.
@@ -290,6 +318,9 @@ func (r BulkResult) MarshalJSON() ([]byte, error) {
 		m := map[string]any{"enrollment": s.Enrollment, "allowed": s.Allowed, "user": s.User, "auto_enroll": s.AutoEnroll}
 		if r.WithCohort {
 			m["cohort"] = s.Cohort
+		}
+		if r.WithRole {
+			m["role"] = s.Role
 		}
 		return m
 	}

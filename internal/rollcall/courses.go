@@ -14,6 +14,8 @@ type CourseInput struct {
 	Cohorts           []string `json:"cohorts"`
 	Admins            []string `json:"admins"`
 	InvitationTTLDays *int     `json:"invitation_ttl_days"`
+	Modes             []string `json:"modes"`
+	DefaultMode       *string  `json:"default_mode"`
 }
 
 // PutCourse creates or replaces a course (staff only).
@@ -60,6 +62,36 @@ func (s *Service) PutCourse(ctx context.Context, actor Actor, id string, in Cour
 			v.Add("invitation_ttl_days", "Ensure this value is between 1 and 365.")
 		} else {
 			c.InvitationTTLDays = d
+		}
+	}
+	c.Modes, c.DefaultMode = []string{DefaultMode}, DefaultMode
+	if in.Modes != nil {
+		c.Modes = []string{}
+		for _, m := range in.Modes {
+			if !ValidMode(m) {
+				v.Add("modes", fmt.Sprintf("%q is not a valid choice.", m))
+				break
+			}
+			if !slices.Contains(c.Modes, m) {
+				c.Modes = append(c.Modes, m)
+			}
+		}
+		if len(c.Modes) == 0 {
+			if len(in.Modes) == 0 {
+				v.Add("modes", "This list may not be empty.")
+			}
+		} else {
+			c.DefaultMode = c.Modes[0]
+		}
+	}
+	if in.DefaultMode != nil {
+		switch m := *in.DefaultMode; {
+		case !ValidMode(m):
+			v.Add("default_mode", fmt.Sprintf("%q is not a valid choice.", m))
+		case !slices.Contains(c.Modes, m):
+			v.Add("default_mode", fmt.Sprintf("Mode %s is not among the course's modes.", m))
+		default:
+			c.DefaultMode = m
 		}
 	}
 	if err := v.OrNil(); err != nil {
