@@ -37,7 +37,17 @@ func newLifeFixture(t *testing.T) *lifeFixture {
 	auditor := e.deps.Auditor()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	auditor.Log = quiet
+	mailer, err := e.deps.Mailer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mailer.Log = quiet
 	lookup := func(_ context.Context, id string) (any, error) {
+		if id == "MailerFunction" {
+			return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+				return mailer.Handle(ctx, ev)
+			}, nil
+		}
 		return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 			return auditor.Handle(ctx, ev)
 		}, nil
@@ -46,7 +56,7 @@ func newLifeFixture(t *testing.T) *lifeFixture {
 		Template: services.Template, Invoker: localstack.NewInvoker(services.Template, lookup, quiet),
 		DynamoDB: localstack.NewDynamoDBClient(services.DynamoDBEndpoint), Streams: localstack.NewStreamsClient(services.DynamoDBEndpoint),
 		TableName: table, PollInterval: 5 * time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		Functions: []string{"AuditFunction"}, Logger: quiet,
+		Functions: []string{"AuditFunction", "MailerFunction"}, Logger: quiet,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -304,5 +314,136 @@ func TestPatchEnrollmentAndHistory(t *testing.T) {
 	}
 	if _, r := f.history(t, id, f.staff, "?cursor=xyz"); r.Status != http.StatusBadRequest {
 		t.Fatalf("bad cursor: %d", r.Status)
+	}
+}
+
+// End dates and reminders: the hourly run ends enrollments, owes one ending notice and one
+// reminder per reminder day, and running it again (a schedule retry) does nothing more; the
+// SES emulator receives each mail once.
+func TestEndDatesNoticesAndReminders(t *testing.T) {
+	f := newLifeFixture(t)
+	ctx := context.Background()
+	course := "course-v1:Org+Ends+2026"
+	mustStatus(t, f.do("PUT", "/api/courses/"+course, f.staff, map[string]any{"title": "Ends",
+		"ending_notice_days": 2, "reminder_days": []int{3, 1}, "enrollment_duration_days": 30}, ""), http.StatusCreated)
+	learner, later, invitee := testenv.Address("ends"), testenv.Address("later"), testenv.Address("invitee")
+	mustStatus(t, f.do("POST", "/api/users", f.staff, map[string]any{"username": "ends", "email": learner}, ""), http.StatusCreated)
+	mustStatus(t, f.do("POST", "/api/users", f.staff, map[string]any{"username": "later", "email": later}, ""), http.StatusCreated)
+	bulk := "/api/bulk_enroll/v1/bulk_enroll/"
+	now := f.clock()
+	endAt := now.Add(5 * 24 * time.Hour).Format(time.RFC3339)
+
+	// Validation of the end fields.
+	r := f.do("POST", bulk, f.staff, map[string]any{"identifiers": "ends", "action": "enroll", "courses": course, "end_at": "soon"}, "")
+	mustStatus(t, r, http.StatusBadRequest)
+	r = f.do("POST", bulk, f.staff, map[string]any{"identifiers": "ends", "action": "enroll", "courses": course, "end_at": endAt, "duration_days": 3}, "")
+	mustStatus(t, r, http.StatusBadRequest)
+	jsonEqual(t, r.Body, `{"non_field_errors":["Give end_at or duration_days, not both."]}`)
+	mustStatus(t, f.do("POST", bulk, f.staff, map[string]any{"identifiers": "ends", "action": "enroll", "courses": course, "duration_days": 0}, ""), http.StatusBadRequest)
+
+	mustStatus(t, f.do("POST", bulk, f.staff, map[string]any{"identifiers": "ends", "action": "enroll", "courses": course, "end_at": endAt}, ""), http.StatusOK)
+	mustStatus(t, f.do("POST", bulk, f.staff, map[string]any{"identifiers": "later", "action": "enroll", "courses": course}, ""), http.StatusOK)
+	mustStatus(t, f.do("POST", bulk, f.staff, map[string]any{"identifiers": invitee, "action": "enroll", "courses": course, "email_students": true}, ""), http.StatusOK)
+	if e := f.deps.Store; e != nil {
+		got, err := e.GetEnrollment(ctx, rollcall.EnrollmentID(course, later))
+		if err != nil || !got.EndAt.Equal(now.AddDate(0, 0, 30).Truncate(time.Second)) {
+			t.Fatalf("course duration: %v %v", got.EndAt, err)
+		}
+	}
+
+	run := func() rollcall.ScheduledResult {
+		t.Helper()
+		res, err := f.deps.Service.ScheduledRun(ctx, f.clock(), time.Time{})
+		if err != nil || !res.Lifecycle.Complete {
+			t.Fatalf("run: %+v %v", res, err)
+		}
+		return res
+	}
+	want := func(res rollcall.ScheduledResult, completed, notices, reminders int) {
+		t.Helper()
+		if l := res.Lifecycle; l.Completed != completed || l.Notices != notices || l.Reminders != reminders {
+			t.Fatalf("run did %+v, want completed %d, notices %d, reminders %d", l, completed, notices, reminders)
+		}
+	}
+	want(run(), 0, 0, 0)
+	f.advance(25 * time.Hour) // day 1: the first reminder
+	want(run(), 0, 0, 1)
+	want(run(), 0, 0, 0)
+	f.advance(2 * 24 * time.Hour) // day 3: the second reminder and the ending notice (end - 2 days)
+	want(run(), 0, 1, 1)
+	want(run(), 0, 0, 0)
+	f.advance(2 * 24 * time.Hour) // day 5: the end
+	want(run(), 1, 0, 0)
+	want(run(), 0, 0, 0)
+
+	id := f.deps.Service.PublicID(&rollcall.Enrollment{ID: rollcall.EnrollmentID(course, learner)})
+	r = f.do("GET", "/api/enrollments/"+id, f.staff, nil, "")
+	mustStatus(t, r, http.StatusOK)
+	if !strings.Contains(string(r.Body), `"state":"completed"`) || !strings.Contains(string(r.Body), `"is_active":false`) {
+		t.Fatalf("completed enrollment %s", r.Body)
+	}
+	r = f.do("GET", "/api/courses/"+course+"/enrollments?state=completed", f.staff, nil, "")
+	mustStatus(t, r, http.StatusOK)
+	var listed []map[string]any
+	json.Unmarshal(r.Body, &listed)
+	if len(listed) != 1 || listed[0]["id"] != id {
+		t.Fatalf("?state=completed: %s", r.Body)
+	}
+	eventually(t, "history of the completion", func() bool {
+		items, _ := f.history(t, id, f.staff, "")
+		return len(items) == 2 && items[1].From == "enrolled" && items[1].To == "completed" && items[1].Source == "schedule"
+	})
+
+	// Mail: the invitation and two reminders to the invitee, one notice to the learner; none twice.
+	testenv.WaitForEmails(t, invitee, 3, 20*time.Second)
+	notices := testenv.WaitForEmails(t, learner, 1, 20*time.Second)
+	if !strings.Contains(notices[0].Subject, "ends soon") {
+		t.Fatalf("notice subject %q", notices[0].Subject)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n, m := len(testenv.Emails(t, invitee)), len(testenv.Emails(t, learner)); n != 3 || m != 1 {
+		t.Fatalf("invitee got %d mails (want 3), learner %d (want 1)", n, m)
+	}
+	reminders := 0
+	for _, m := range testenv.Emails(t, invitee) {
+		if strings.HasPrefix(m.Subject, "Reminder:") {
+			reminders++
+			if !strings.Contains(m.Body.Text, "/invitations/") {
+				t.Fatalf("reminder without the link: %s", m.Body.Text)
+			}
+		}
+	}
+	if reminders != 2 {
+		t.Fatalf("%d reminders", reminders)
+	}
+}
+
+// A run that reaches its deadline leaves the rest for the next run, which finishes it.
+func TestScheduledRunResumesAfterDeadline(t *testing.T) {
+	f := newLifeFixture(t)
+	ctx := context.Background()
+	course := "course-v1:Org+Resume+2026"
+	mustStatus(t, f.do("PUT", "/api/courses/"+course, f.staff, map[string]any{"title": "Resume", "ending_notice_days": 0}, ""), http.StatusCreated)
+	var names []string
+	for i := 0; i < 30; i++ {
+		u := "res" + string(rune('a'+i/10)) + string(rune('a'+i%10))
+		names = append(names, u)
+		mustStatus(t, f.do("POST", "/api/users", f.staff, map[string]any{"username": u, "email": u + "@example.com"}, ""), http.StatusCreated)
+	}
+	mustStatus(t, f.do("POST", "/api/bulk_enroll/v1/bulk_enroll/", f.staff, map[string]any{"identifiers": strings.Join(names, ","),
+		"action": "enroll", "courses": course, "duration_days": 1}, ""), http.StatusOK)
+	f.advance(25 * time.Hour)
+
+	res, err := f.deps.Service.RunDue(ctx, f.clock(), time.Now().Add(-time.Second)) // deadline already passed
+	if err != nil || res.Complete || res.Completed != 0 {
+		t.Fatalf("past deadline: %+v %v", res, err)
+	}
+	res, err = f.deps.Service.RunDue(ctx, f.clock(), time.Now().Add(time.Minute))
+	if err != nil || !res.Complete || res.Completed != 30 {
+		t.Fatalf("next run: %+v %v", res, err)
+	}
+	res, _ = f.deps.Service.RunDue(ctx, f.clock(), time.Now().Add(time.Minute))
+	if res.Completed != 0 || !res.Complete {
+		t.Fatalf("third run: %+v", res)
 	}
 }

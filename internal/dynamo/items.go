@@ -100,9 +100,7 @@ func EncodeEnrollment(e *rollcall.Enrollment) item {
 	if !e.AcceptedAt.IsZero() {
 		it["accepted_at"] = str(FormatTime(e.AcceptedAt))
 	}
-	if !e.EndAt.IsZero() {
-		it["end_at"] = str(FormatTime(e.EndAt))
-	}
+	encodeEnd(it, e)
 	if e.TokenHash != "" {
 		it["token_hash"] = str(e.TokenHash)
 	}
@@ -116,7 +114,7 @@ func EncodeEnrollment(e *rollcall.Enrollment) item {
 	case e.State == rollcall.StateInvited && !e.ExpiresAt.IsZero():
 		it["GSI2PK"] = str(ExpiryIndexPK(shard))
 		it["GSI2SK"] = str(TimeSK(e.ExpiresAt, e.ID))
-	case e.Username != "" && (e.State == rollcall.StateActive || e.State == rollcall.StateUnenrolled):
+	case e.Username != "" && e.RealEnrollment():
 		it["GSI2PK"] = str(RecentIndexPK(shard))
 		it["GSI2SK"] = str(TimeSK(e.CreatedAt, e.ID))
 	}
@@ -172,7 +170,7 @@ func DecodeEnrollment(it item) *rollcall.Enrollment {
 			Transition: getS(it, "chg_tr"), Source: getS(it, "chg_src")}
 		decodeChangeSides(it, e.LastChange)
 	}
-	e.EndAt = getTime(it, "end_at")
+	decodeEnd(it, e)
 	if e.Role == "" {
 		e.Role = rollcall.DefaultRole
 	}
@@ -195,7 +193,9 @@ func courseFields(c *rollcall.Course) item {
 		"course_id": str(c.ID), "title": str(c.Title), "cohorts": strList(c.Cohorts), "admins": strList(c.Admins),
 		"invitation_ttl_days": num(int64(c.InvitationTTLDays)),
 		"modes":               strList(c.Modes), "default_mode": str(c.EnrollmentMode()),
-		"created_at": str(FormatTime(c.CreatedAt)), "updated_at": str(FormatTime(c.UpdatedAt)),
+		"enrollment_duration_days": num(int64(c.EnrollmentDurationDays)), "ending_notice_days": num(int64(c.EndingNoticeDays)),
+		"reminder_days": intList(c.ReminderDays),
+		"created_at":    str(FormatTime(c.CreatedAt)), "updated_at": str(FormatTime(c.UpdatedAt)),
 	}
 }
 
@@ -203,7 +203,9 @@ func decodeCourse(it item) *rollcall.Course {
 	return decodeCourseDefaults(&rollcall.Course{ID: getS(it, "course_id"), Title: getS(it, "title"), Cohorts: getStrings(it, "cohorts"),
 		Admins: getStrings(it, "admins"), InvitationTTLDays: int(getN(it, "invitation_ttl_days")),
 		CreatedAt: getTime(it, "created_at"), UpdatedAt: getTime(it, "updated_at"),
-		Modes: getStrings(it, "modes"), DefaultMode: getS(it, "default_mode"), RoleAdmins: getStringSet(it, "role_admins")})
+		Modes: getStrings(it, "modes"), DefaultMode: getS(it, "default_mode"), RoleAdmins: getStringSet(it, "role_admins"),
+		EnrollmentDurationDays: int(getN(it, "enrollment_duration_days")), EndingNoticeDays: endingNoticeDays(it),
+		ReminderDays: getInts(it, "reminder_days")})
 }
 
 func encodeUser(pk string, u *rollcall.User) item {

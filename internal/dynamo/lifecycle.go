@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -29,6 +32,9 @@ func decodeCourseDefaults(c *rollcall.Course) *rollcall.Course {
 	}
 	if c.DefaultMode == "" {
 		c.DefaultMode = rollcall.DefaultMode
+	}
+	if c.ReminderDays == nil {
+		c.ReminderDays = []int{}
 	}
 	return c
 }
@@ -128,4 +134,116 @@ func (s *Store) AuditPage(ctx context.Context, id string, after *rollcall.AuditP
 		return nil, false, fmt.Errorf("audit page: %w", err)
 	}
 	return out, more, nil
+}
+
+// encodeEnd stores the end date, the ending notice and the scheduled-work index entry.
+func encodeEnd(it item, e *rollcall.Enrollment) {
+	if !e.EndAt.IsZero() {
+		it["end_at"] = str(FormatTime(e.EndAt))
+	}
+	if !e.EndNoticeAt.IsZero() {
+		it["end_notice_at"] = str(FormatTime(e.EndNoticeAt))
+	}
+	if e.EndNoticeSent {
+		it["end_notice_sent"] = boolean(true)
+	}
+	if e.RemindersSent > 0 {
+		it["reminders_sent"] = num(int64(e.RemindersSent))
+	}
+	if !e.InvitedAt.IsZero() {
+		it["invited_at"] = str(FormatTime(e.InvitedAt))
+	}
+	if len(e.ReminderDays) > 0 {
+		it["reminder_days"] = intList(e.ReminderDays)
+	}
+	if due := e.DueAt(); !due.IsZero() {
+		it["GSI6PK"] = str(DueIndexPK(ShardOf(e.ID)))
+		it["GSI6SK"] = str(TimeSK(due, e.ID))
+	}
+}
+
+func decodeEnd(it item, e *rollcall.Enrollment) {
+	e.EndAt = getTime(it, "end_at")
+	e.EndNoticeAt = getTime(it, "end_notice_at")
+	e.EndNoticeSent = getBool(it, "end_notice_sent")
+	e.RemindersSent = int(getN(it, "reminders_sent"))
+	e.InvitedAt = getTime(it, "invited_at")
+	e.ReminderDays = getInts(it, "reminder_days")
+}
+
+// DueWorkPageSize is how many index entries one Query of DueWork reads.
+const DueWorkPageSize = 100
+
+// DueWork pages through the W# shards of GSI6 (enrollments by when the schedule's next work on
+// them is due) for entries due at or before `before`, querying up to Parallel shards at once.
+// Pages hold ids only (the caller re-reads); fn may be called from several goroutines at once.
+func (s *Store) DueWork(ctx context.Context, before time.Time, fn func([]*rollcall.Enrollment) bool) error {
+	// GSI6SK is <due>#<id>; '$' sorts just after '#', so the bound includes due == before.
+	bound := FormatTime(before) + "$"
+	var stop atomic.Bool
+	return s.forChunks(ctx, Shards, 1, func(ctx context.Context, shard, _ int) error {
+		in := &dynamodb.QueryInput{
+			TableName: &s.Table, IndexName: aws.String(IndexDue),
+			KeyConditionExpression: aws.String("GSI6PK = :pk AND GSI6SK < :t"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk": str(DueIndexPK(shard)), ":t": str(bound)},
+			Limit:                  aws.Int32(DueWorkPageSize),
+			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		}
+		for !stop.Load() {
+			out, err := s.DB.Query(ctx, in)
+			if err != nil {
+				return fmt.Errorf("due work (shard %d): %w", shard, err)
+			}
+			s.Metrics.read(ccOf(out.ConsumedCapacity)...)
+			if len(out.Items) > 0 {
+				page := make([]*rollcall.Enrollment, 0, len(out.Items))
+				for _, it := range out.Items {
+					page = append(page, &rollcall.Enrollment{ID: getS(it, "id")})
+				}
+				if !fn(page) {
+					stop.Store(true)
+					return nil
+				}
+			}
+			if len(out.LastEvaluatedKey) == 0 {
+				return nil
+			}
+			in.ExclusiveStartKey = out.LastEvaluatedKey
+		}
+		return nil
+	})
+}
+
+func intList(xs []int) types.AttributeValue {
+	l := make([]types.AttributeValue, len(xs))
+	for i, x := range xs {
+		l[i] = num(int64(x))
+	}
+	return &types.AttributeValueMemberL{Value: l}
+}
+
+func getInts(it item, k string) []int {
+	l, ok := it[k].(*types.AttributeValueMemberL)
+	if !ok {
+		return nil
+	}
+	var out []int
+	for _, v := range l.Value {
+		if n, ok := v.(*types.AttributeValueMemberN); ok {
+			if x, err := strconv.Atoi(n.Value); err == nil {
+				out = append(out, x)
+			}
+		}
+	}
+	return out
+}
+
+// endingNoticeDays reads a course's ending_notice_days; a course stored before it existed
+// has the default.
+func endingNoticeDays(it item) int {
+	if _, ok := it["ending_notice_days"]; !ok {
+		return rollcall.DefaultEndingNoticeDays
+	}
+	return int(getN(it, "ending_notice_days"))
 }

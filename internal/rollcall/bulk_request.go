@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Bulk enroll limits (docs/api.md#bulk-enroll).
@@ -35,8 +36,21 @@ type BulkRequest struct {
 	AutoEnroll    bool
 	EmailStudents bool
 	Reason        string
-	Role          string // "" unless given: then results report each state's role
-	Mode          string // "" unless given
+	Role          string    // "" unless given: then results report each state's role
+	Mode          string    // "" unless given
+	EndAt         time.Time // zero unless given
+	DurationDays  int       // 0 unless given
+}
+
+// EndFor is the end date the request gives enrollments made at now (zero: none given).
+func (r *BulkRequest) EndFor(now time.Time) time.Time {
+	if !r.EndAt.IsZero() {
+		return r.EndAt
+	}
+	if r.DurationDays > 0 {
+		return now.AddDate(0, 0, r.DurationDays).UTC().Truncate(time.Second)
+	}
+	return time.Time{}
 }
 
 // Pairs is the identifier x course count the request limit applies to.
@@ -148,6 +162,7 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 
 	r.Role = parseChoice(f, "role", ValidRole, v)
 	r.Mode = parseChoice(f, "mode", ValidMode, v)
+	parseEnd(f, r, v)
 
 	if rs, ok := f["reason"]; ok && rs.Present {
 		r.Reason = strings.TrimSpace(strings.Join(rs.Values, " "))
@@ -168,6 +183,12 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 	// Cross-field rules, in the serializer's order.
 	if (r.Role != "" || r.Mode != "") && r.Action != "enroll" {
 		return nil, NonFieldError("Roles and modes can only be used for enrollments.")
+	}
+	if (!r.EndAt.IsZero() || r.DurationDays > 0) && r.Action != "enroll" {
+		return nil, NonFieldError("End dates can only be used for enrollments.")
+	}
+	if !r.EndAt.IsZero() && r.DurationDays > 0 {
+		return nil, NonFieldError("Give end_at or duration_days, not both.")
 	}
 	if r.Cohorts != nil {
 		if r.Action != "enroll" {

@@ -16,6 +16,11 @@ type CourseInput struct {
 	InvitationTTLDays *int     `json:"invitation_ttl_days"`
 	Modes             []string `json:"modes"`
 	DefaultMode       *string  `json:"default_mode"`
+	// EnrollmentDurationDays (0 = none), EndingNoticeDays (default 7, 0 = no notice) and
+	// ReminderDays (days after an invitation that a reminder goes out).
+	EnrollmentDurationDays *int  `json:"enrollment_duration_days"`
+	EndingNoticeDays       *int  `json:"ending_notice_days"`
+	ReminderDays           []int `json:"reminder_days"`
 }
 
 // PutCourse creates or replaces a course (staff only).
@@ -94,6 +99,7 @@ func (s *Service) PutCourse(ctx context.Context, actor Actor, id string, in Cour
 			c.DefaultMode = m
 		}
 	}
+	lifecycleInput(in, c, v)
 	if err := v.OrNil(); err != nil {
 		return nil, false, err
 	}

@@ -146,8 +146,8 @@ func ParseEnrollmentPatch(body []byte) (*EnrollmentPatch, error) {
 		v.Add("cohort", "Not a valid cohort name.")
 	}
 	if p.EndAt != nil && *p.EndAt != "" {
-		if _, err := time.Parse(time.RFC3339, *p.EndAt); err != nil {
-			v.Add("end_at", "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm:ssZ.")
+		if t, err := time.Parse(time.RFC3339, *p.EndAt); err != nil || t.Year() < 2000 || t.Year() > 9999 {
+			v.Add("end_at", msgDatetimeFormat)
 		}
 	}
 	if err := v.OrNil(); err != nil {
@@ -220,7 +220,7 @@ func (s *Service) PatchEnrollment(ctx context.Context, actor Actor, publicID str
 		}
 		if p.EndAt != nil && !endAt.Equal(cur.EndAt) {
 			steps = append(steps, fieldChange(timeText(cur.EndAt), timeText(endAt)))
-			next.EndAt = endAt
+			next.setEnd(endAt, course)
 		}
 		if len(steps) == 0 {
 			return cur, nil

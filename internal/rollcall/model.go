@@ -14,6 +14,13 @@ type Course struct {
 	Cohorts           []string `json:"cohorts"`
 	Admins            []string `json:"admins"`
 	InvitationTTLDays int      `json:"invitation_ttl_days"`
+	// EnrollmentDurationDays (0: none) gives new enrollments an end date that many days out;
+	// EndingNoticeDays is how long before the end the enrollment_ending mail goes out.
+	EnrollmentDurationDays int `json:"enrollment_duration_days"`
+	EndingNoticeDays       int `json:"ending_notice_days"`
+	// ReminderDays are the days after an invitation that a reminder mail goes out while it
+	// is open (each once).
+	ReminderDays []int `json:"reminder_days"`
 	// Modes are the enrollment modes the course offers (default ["audit"]) and DefaultMode the
 	// one an enrollment gets unless the request names one.
 	Modes       []string  `json:"modes"`
@@ -128,12 +135,14 @@ const (
 	StateDeclined   State = "declined"
 	StateExpired    State = "expired"
 	StateUnenrolled State = "unenrolled"
+	// StateCompleted is an enrollment that ended at its end date (is_active false).
+	StateCompleted State = "completed"
 )
 
 // ValidState reports whether s names a state.
 func ValidState(s string) bool {
 	switch State(s) {
-	case StateInvited, StateActive, StateDeclined, StateExpired, StateUnenrolled:
+	case StateInvited, StateActive, StateDeclined, StateExpired, StateUnenrolled, StateCompleted:
 		return true
 	}
 	return false
@@ -146,6 +155,10 @@ const (
 	MailEnrolled   MailKind = "enrolled"
 	MailInvited    MailKind = "invited"
 	MailUnenrolled MailKind = "unenrolled"
+	// MailEnrollmentEnding is the notice sent ending_notice_days before an enrollment's end.
+	MailEnrollmentEnding MailKind = "enrollment_ending"
+	// MailReminder reminds an invitee of an open invitation (the course's reminder_days).
+	MailReminder MailKind = "reminder"
 )
 
 // Change is the audit record of one enrollment change; the item carries its latest change and
@@ -185,7 +198,16 @@ type Enrollment struct {
 	UpdatedAt  time.Time
 	ExpiresAt  time.Time // open invitations only (not those accepted pending sign-up)
 	EndAt      time.Time // when the enrollment ends (zero: it does not)
-	AcceptedAt time.Time // an open invitation accepted pending sign-up (its token is used)
+	// EndNoticeAt is when the enrollment_ending mail is due (EndAt less the course's
+	// ending_notice_days); EndNoticeSent that it was owed once already.
+	EndNoticeAt   time.Time
+	EndNoticeSent bool
+	// InvitedAt is when the open invitation was made; ReminderDays (copied from the course
+	// then) are the days after it that a reminder goes out, RemindersSent how many did.
+	InvitedAt     time.Time
+	ReminderDays  []int
+	RemindersSent int
+	AcceptedAt    time.Time // an open invitation accepted pending sign-up (its token is used)
 
 	// TokenHash is base64url(SHA-256(token)) of the latest invitation (kept after it ends, so
 	// an old link answers 410); TokenNonce, only while it is open, lets holders of the signing
@@ -216,6 +238,12 @@ type Enrollment struct {
 
 // MaxInviteMailsPerDay is how many invitation mails one address gets for one course in 24 h.
 const MaxInviteMailsPerDay = 3
+
+// RealEnrollment reports the states of a real enrollment (not an invitation): the so2 list
+// shows them for registered users.
+func (e *Enrollment) RealEnrollment() bool {
+	return e.State == StateActive || e.State == StateUnenrolled || e.State == StateCompleted
+}
 
 // Registered reports whether the enrollment belongs to an account.
 func (e *Enrollment) Registered() bool { return e.Username != "" }

@@ -69,8 +69,9 @@ type Edit struct {
 	SetCohort  bool
 	AutoEnroll bool
 	Course     *Course
-	Role       string // the role to give ("" = keep, or the default for a new enrollment)
-	Mode       string // the mode to give ("" = keep, or the course's default for a new one)
+	Role       string    // the role to give ("" = keep, or the default for a new enrollment)
+	Mode       string    // the mode to give ("" = keep, or the course's default for a new one)
+	EndAt      time.Time // the end date to give (zero = keep, or the course's duration for a new one)
 }
 
 // newEnrollment is the zero state of (course, email) before anything happened.
@@ -114,6 +115,12 @@ func Enroll(cur *Enrollment, courseID, email string, user *User, ed Edit) (*Enro
 		}
 		next.Mode = ed.Mode
 	}
+	if end := ed.endFor(eff); !end.IsZero() && !end.Equal(next.EndAt) {
+		if cur != nil {
+			fields = append(fields, fieldChange(timeText(next.EndAt), timeText(end)))
+		}
+		next.setEnd(end, ed.Course)
+	}
 	if user != nil {
 		next.Username = user.Username
 		if eff == StateActive {
@@ -124,8 +131,14 @@ func Enroll(cur *Enrollment, courseID, email string, user *User, ed Edit) (*Enro
 			return next, true
 		}
 		from := UnenrolledToEnrolled
-		if eff == StateInvited {
+		switch eff {
+		case StateInvited:
 			from = AllowedToEnrolled
+		case StateCompleted:
+			from = CompletedToEnrolled
+		}
+		if !next.EndAt.IsZero() && !next.EndAt.After(ed.Now) {
+			next.setEnd(time.Time{}, ed.Course) // an end that has passed would complete it again at once
 		}
 		next.activate()
 		next.record(ed, from, mailIf(ed.EmailOwed, MailEnrolled))
@@ -306,6 +319,7 @@ func (e *Enrollment) invite(ed Edit) {
 		ttl = ed.Course.InvitationTTL()
 	}
 	e.ExpiresAt = ed.Now.Add(ttl).UTC()
+	e.scheduleReminders(ed.Now, ed.Course)
 }
 
 // clearInvitation ends an invitation's life as an answerable token. The token hash stays, so

@@ -2,6 +2,7 @@ package samtemplate
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,7 @@ func TestRepoTemplateFunctions(t *testing.T) {
 		{"AppsemblerBulkEnroll", "POST", "/appsembler/bulk_enroll"},
 		{"CreateCourseEnrollment", "POST", "/api/courses/{course_id}/enrollments"},
 		{"DeleteEnrollment", "DELETE", "/api/enrollments/{id}"},
+		{"PatchEnrollment", "PATCH", "/api/enrollments/{id}"},
 	}
 	if len(bulk.Routes) != len(want) {
 		t.Fatalf("routes = %+v", bulk.Routes)
@@ -139,11 +141,11 @@ func TestRepoTemplateTable(t *testing.T) {
 	if in.BillingMode != types.BillingModePayPerRequest || in.ProvisionedThroughput != nil {
 		t.Errorf("billing %v %v", in.BillingMode, in.ProvisionedThroughput)
 	}
-	if len(in.AttributeDefinitions) != 11 || len(in.KeySchema) != 2 ||
+	if len(in.AttributeDefinitions) != 13 || len(in.KeySchema) != 2 ||
 		aws.ToString(in.KeySchema[0].AttributeName) != "PK" || in.KeySchema[0].KeyType != types.KeyTypeHash {
 		t.Errorf("keys %+v %+v", in.AttributeDefinitions, in.KeySchema)
 	}
-	if len(in.GlobalSecondaryIndexes) != 5 {
+	if len(in.GlobalSecondaryIndexes) != 6 {
 		t.Fatalf("gsis %+v", in.GlobalSecondaryIndexes)
 	}
 	g1, g3 := in.GlobalSecondaryIndexes[0], in.GlobalSecondaryIndexes[2]
@@ -177,8 +179,15 @@ func TestRepoTemplateEmailTemplates(t *testing.T) {
 			t.Errorf("%s incomplete: %+v", et.Name, et)
 		}
 	}
-	if strings.Join(names, ",") != "rollcall-local-enrolled,rollcall-local-invited,rollcall-local-unenrolled" {
+	if strings.Join(names[:3], ",") != "rollcall-local-enrolled,rollcall-local-invited,rollcall-local-unenrolled" {
 		t.Errorf("names = %v", names)
+	}
+	for _, want := range []string{"reminder", "enrollment_ending"} {
+		for _, lang := range []string{"", "-es", "-fr", "-pt-br"} {
+			if !slices.Contains(names, "rollcall-local-"+want+lang) {
+				t.Errorf("template rollcall-local-%s%s missing: %v", want, lang, names)
+			}
+		}
 	}
 	if !strings.Contains(ets[1].Text, "{{invitation_url}}") || ets[1].Subject != "You have been invited to {{course_title}}" {
 		t.Errorf("invited = %+v", ets[1])
