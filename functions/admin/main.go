@@ -2,6 +2,9 @@
 // store, domain and handler (internal/app) and hands the handler to Lambda.
 package main
 
-import "github.com/rollcall/rollcall/internal/app"
+import (
+	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/web"
+)
 
-func main() { app.Start("AdminFunction") }
+func main() { app.Start("AdminFunction", web.AdminFunction) }

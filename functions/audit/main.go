@@ -4,4 +4,4 @@ package main
 
 import "github.com/rollcall/rollcall/internal/app"
 
-func main() { app.Start("AuditFunction") }
+func main() { app.Start("AuditFunction", app.AuditFunction) }

@@ -1,7 +1,10 @@
 // Command bulk-enroll is the Lambda of BulkEnrollFunction in template.yaml: it only wires
-// configuration, store, domain and handler (internal/app) and hands the handler to Lambda.
+// configuration, store, domain and handler (internal/app and its builder) and hands the handler to Lambda.
 package main
 
-import "github.com/rollcall/rollcall/internal/app"
+import (
+	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/web"
+)
 
-func main() { app.Start("BulkEnrollFunction") }
+func main() { app.Start("BulkEnrollFunction", web.BulkEnrollFunction) }

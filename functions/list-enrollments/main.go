@@ -1,8 +1,11 @@
 // Command list-enrollments is the Lambda of ListEnrollmentsFunction in template.yaml: it only
-// wires configuration, store, domain and handler (internal/app) and hands the handler to
+// wires configuration, store, domain and handler (internal/app and its builder) and hands the handler to
 // Lambda.
 package main
 
-import "github.com/rollcall/rollcall/internal/app"
+import (
+	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/web"
+)
 
-func main() { app.Start("ListEnrollmentsFunction") }
+func main() { app.Start("ListEnrollmentsFunction", web.ListEnrollmentsFunction) }

@@ -2,6 +2,9 @@
 // store, domain and handler (internal/app) and hands the handler to Lambda.
 package main
 
-import "github.com/rollcall/rollcall/internal/app"
+import (
+	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/mail"
+)
 
-func main() { app.Start("MailerFunction") }
+func main() { app.Start("MailerFunction", mail.MailerFunction) }

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/functions"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/samtemplate"
 )
@@ -196,10 +197,10 @@ func ensureDemo(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 	return nil
 }
 
-// lookup binds app.Handler to a configuration for the localstack pieces.
+// lookup binds functions.Handler to a configuration for the localstack pieces.
 func lookup(cfg app.Config) localstack.HandlerLookup {
 	return func(ctx context.Context, logicalID string) (any, error) {
-		return app.Handler(ctx, logicalID, cfg)
+		return functions.Handler(ctx, logicalID, cfg)
 	}
 }
 

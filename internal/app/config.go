@@ -1,8 +1,9 @@
 // Package app wires rollcall's functions: it reads configuration from the environment, builds
-// the AWS clients, the store, the domain service and the handlers, and returns each function's
-// Lambda handler by its logical id in template.yaml. functions/*/main.go and the local stack
-// (infra/local) both start handlers through it, so a request takes the same path locally as
-// in AWS.
+// the AWS clients, the store and the domain service every function needs, and starts a
+// function's handler as a Lambda. The builders of HTTP functions live in internal/app/web, of
+// the mail functions in internal/app/mail, the rest here; internal/app/functions is the table
+// of all of them. functions/*/main.go and the local stack (infra/local) build handlers with the
+// same builders, so a request takes the same path locally as in AWS.
 package app
 
 import (
@@ -118,7 +119,8 @@ func ConfigFromEnv() (Config, error) {
 	return c, c.Validate()
 }
 
-// Validate checks that the configuration can run.
+// Validate checks what every function needs; each kind of function checks what it adds
+// (web.CheckConfig: token verification; the mailer: its sender and links).
 func (c Config) Validate() error {
 	if c.TableName == "" {
 		return fmt.Errorf("config: TABLE_NAME is required")
@@ -135,9 +137,6 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(c.SignupURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("config: SIGNUP_URL %q is not an http(s) URL", c.SignupURL)
 		}
-	}
-	if c.Stage != "local" && (c.JWKSURL == "" || c.JWTIssuer == "" || c.JWTAudience == "") {
-		return fmt.Errorf("config: JWT_JWKS_URL, JWT_ISSUER and JWT_AUDIENCE are required outside the local stage")
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/web"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/httpapi"
 	"github.com/rollcall/rollcall/internal/localstack"
@@ -64,13 +65,9 @@ func newEnvOn(t *testing.T, dynamoEndpoint, sesEndpoint, table string, functions
 	e.deps = d
 	var routes []httpapi.Route
 	ops := map[string]http.HandlerFunc{}
-	api := d.API()
+	api := mustAPI(t, d)
 	for _, fn := range functions {
-		rs, err := app.Routes(fn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		routes = append(routes, rs...)
+		routes = append(routes, web.Routes(fn)...)
 		var fnOps map[string]http.HandlerFunc
 		switch fn {
 		case "BulkEnrollFunction":
@@ -196,4 +193,14 @@ func jsonEqual(t *testing.T, got []byte, want string) {
 	if !bytes.Equal(gb, wb) {
 		t.Fatalf("body\n got: %s\nwant: %s", gb, wb)
 	}
+}
+
+// mustAPI is the HTTP adapter the HTTP functions build over d.
+func mustAPI(t *testing.T, d *app.Deps) *httpapi.API {
+	t.Helper()
+	api, err := web.API(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/functions"
 	"github.com/rollcall/rollcall/internal/testenv"
 )
 
@@ -39,7 +40,7 @@ func lambdaConfig(t *testing.T) app.Config {
 // invoke runs a function's Lambda handler on a payload the way the Lambda runtime does.
 func invoke(t *testing.T, cfg app.Config, fn string, payload []byte) []byte {
 	t.Helper()
-	h, err := app.Handler(context.Background(), fn, cfg)
+	h, err := functions.Handler(context.Background(), fn, cfg)
 	if err != nil {
 		t.Fatalf("%s: %v", fn, err)
 	}
@@ -105,7 +106,7 @@ func TestSampleEvents(t *testing.T) {
 			}
 		})
 	}
-	for _, fn := range app.LogicalIDs() {
+	for _, fn := range functions.LogicalIDs() {
 		if !seen[fn] {
 			t.Errorf("no sample event for %s", fn)
 		}

@@ -27,13 +27,12 @@ func (d *Deps) ExpireHandler() func(ctx context.Context, ev json.RawMessage) (ro
 	}
 }
 
-func init() {
-	registry["ExpireInvitationsFunction"] = func(ctx context.Context, c Config) (any, error) {
-		d, err := Build(ctx, c)
-		if err != nil {
-			return nil, err
-		}
-		d.Service.Metrics = emfMetrics{function: "ExpireInvitationsFunction"}
-		return d.ExpireHandler(), nil
+// ExpireInvitationsFunction builds the scheduled expiry function.
+func ExpireInvitationsFunction(ctx context.Context, c Config) (any, error) {
+	d, err := Build(ctx, c)
+	if err != nil {
+		return nil, err
 	}
+	d.Service.Metrics = EMF("ExpireInvitationsFunction")
+	return d.ExpireHandler(), nil
 }

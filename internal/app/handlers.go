@@ -1,31 +1,15 @@
 package app
 
-import (
-	"context"
-	"fmt"
-)
+import "context"
 
-// Handler returns the Lambda handler of the function with this logical id in template.yaml:
-// a value that lambda.Start accepts (and lambda.NewHandler wraps for in-process invocation).
-// HTTP functions take events.APIGatewayV2HTTPRequest; MailerFunction and AuditFunction take
-// events.DynamoDBEvent and return events.DynamoDBEventResponse; ExpireInvitationsFunction takes
-// a scheduled event (json.RawMessage).
-func Handler(ctx context.Context, logicalID string, cfg Config) (any, error) {
-	build, ok := registry[logicalID]
-	if !ok {
-		return nil, fmt.Errorf("app: no function %q", logicalID)
-	}
-	return build(ctx, cfg)
-}
-
-// registry maps template.yaml logical ids to their builders.
-var registry = map[string]func(context.Context, Config) (any, error){}
-
-// LogicalIDs lists the functions this binary can build (for tests against template.yaml).
-func LogicalIDs() []string {
-	ids := make([]string, 0, len(registry))
-	for id := range registry {
-		ids = append(ids, id)
-	}
-	return ids
-}
+// Builder builds the Lambda handler of one function of template.yaml from a configuration: a
+// value that lambda.Start accepts (and lambda.NewHandler wraps for in-process invocation).
+// HTTP functions take events.APIGatewayV2HTTPRequest; stream functions take
+// events.DynamoDBEvent and return events.DynamoDBEventResponse; scheduled functions take a
+// json.RawMessage.
+//
+// Each function's builder lives with what it needs: HTTP functions in internal/app/web, the
+// mail functions in internal/app/mail, the others here. functions/<name>/main.go names its
+// one builder, so its binary links only that function; internal/app/functions is the table of
+// all of them for the local stack and the tests.
+type Builder func(ctx context.Context, c Config) (any, error)

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/functions"
+	"github.com/rollcall/rollcall/internal/app/web"
 	"github.com/rollcall/rollcall/internal/httpapi"
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
@@ -31,17 +33,13 @@ const (
 func newListEnv(t *testing.T) *env {
 	t.Helper()
 	e := newEnv(t, "BulkEnrollFunction", "AdminFunction")
-	api := e.deps.API()
+	api := mustAPI(t, e.deps)
 	var routes []httpapi.Route
 	ops := map[string]http.HandlerFunc{}
 	for fn, fnOps := range map[string]map[string]http.HandlerFunc{
 		"BulkEnrollFunction": api.BulkOps(), "AdminFunction": api.AdminOps(), "ListEnrollmentsFunction": api.ListOps(),
 	} {
-		rs, err := app.Routes(fn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		routes = append(routes, rs...)
+		routes = append(routes, web.Routes(fn)...)
 		for k, v := range fnOps {
 			ops[k] = v
 		}
@@ -55,11 +53,11 @@ func newListEnv(t *testing.T) *env {
 }
 
 func TestListFunctionIsRegistered(t *testing.T) {
-	if !slices.Contains(app.LogicalIDs(), "ListEnrollmentsFunction") {
+	if !slices.Contains(functions.LogicalIDs(), "ListEnrollmentsFunction") {
 		t.Fatal("ListEnrollmentsFunction is not registered")
 	}
 	cfg := app.Config{Stage: "local", TableName: "t", Region: "us-east-1", JWTSecret: "x", SigningSecret: testSigningSecret}
-	h, err := app.Handler(context.Background(), "ListEnrollmentsFunction", cfg)
+	h, err := functions.Handler(context.Background(), "ListEnrollmentsFunction", cfg)
 	if err != nil || h == nil {
 		t.Fatalf("handler: %v", err)
 	}
@@ -68,7 +66,7 @@ func TestListFunctionIsRegistered(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every route of the function in template.yaml has an operation, and every operation a route.
-	if _, err := d.HTTPHandler("ListEnrollmentsFunction", d.API().ListOps()); err != nil {
+	if _, err := web.Handler(d, "ListEnrollmentsFunction", mustAPI(t, d).ListOps()); err != nil {
 		t.Fatal(err)
 	}
 }

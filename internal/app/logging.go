@@ -7,9 +7,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/rollcall/rollcall/internal/emf"
+	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
-// emfMetrics records the service's counts as CloudWatch embedded metrics of one function.
+// EMF records the domain's counts as CloudWatch embedded metrics of one function.
+func EMF(function string) rollcall.Metrics { return emfMetrics{function: function} }
+
 type emfMetrics struct{ function string }
 
 func (m emfMetrics) Record(_ context.Context, counts map[string]float64) {

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/functions"
 	"github.com/rollcall/rollcall/internal/emf"
 )
 
@@ -46,7 +46,7 @@ func TestEveryLogLineHasTheRequestID(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := app.Handler(context.Background(), fn, cfg)
+		h, err := functions.Handler(context.Background(), fn, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/rollcall/rollcall/internal/app/mail"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/ses"
 	"github.com/rollcall/rollcall/internal/testenv"
@@ -42,7 +43,7 @@ func TestMailSweepSendsWhatTheStreamGaveUpExactlyOnce(t *testing.T) {
 	mustStatus(t, e.do("PUT", "/api/courses/"+course, staff, map[string]any{"title": "Sweep"}, ""), http.StatusCreated)
 
 	// The stream mailer, with SES down.
-	mailer, err := e.deps.Mailer(context.Background())
+	mailer, err := mail.NewMailer(context.Background(), e.deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestMailSweepSendsWhatTheStreamGaveUpExactlyOnce(t *testing.T) {
 		t.Fatalf("%d mails went out while SES was down", got)
 	}
 
-	sweeper, err := e.deps.MailSweeper(context.Background())
+	sweeper, err := mail.NewSweeper(context.Background(), e.deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,10 +78,35 @@ func TestSendRateHoldsAcrossTwoSenders(t *testing.T) {
 	if d := time.Since(start); d < 4*time.Second {
 		t.Errorf("%d messages at %d/s took only %v", 2*calls*per, rate, d)
 	}
-	// One call cannot ask for more than a second holds.
+}
+
+// A call of more messages than a second carries (50 destinations at 20 a second) is reserved
+// over consecutive seconds: it goes once 3 seconds' counters hold it, none over the rate.
+func TestSendRateSpreadsALargeCall(t *testing.T) {
+	db, table := testenv.NewTable(t, localstack.WithoutStream())
+	const rate, n = 20, 50
 	r := &dynamo.SendRate{Store: dynamo.New(db, table), Rate: rate}
-	if err := r.Wait(context.Background(), rate+1); err == nil {
-		t.Error("a call over the rate was let through")
+	start := time.Now()
+	if err := r.Wait(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("%d messages at %d/s were let through after %v: 3 seconds' budget needs at least 2 s", n, rate, d)
+	}
+	out, err := db.Scan(context.Background(), &dynamodb.ScanInput{TableName: &table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, it := range out.Items {
+		c, _ := strconv.Atoi(it["n"].(*types.AttributeValueMemberN).Value)
+		if c > rate {
+			t.Errorf("a second carried %d messages, rate %d", c, rate)
+		}
+		total += c
+	}
+	if total != n || len(out.Items) < 3 {
+		t.Errorf("counted %d messages in %d seconds, want %d in at least 3", total, len(out.Items), n)
 	}
 }
 

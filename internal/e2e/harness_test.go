@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/functions"
+	"github.com/rollcall/rollcall/internal/app/mail"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/rollcall"
@@ -121,7 +123,7 @@ func newHarness(t *testing.T, o options) *harness {
 	}
 	h.deps = d
 	if o.instrument {
-		m, err := d.Mailer(context.Background())
+		m, err := mail.NewMailer(context.Background(), d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +146,7 @@ func newHarness(t *testing.T, o options) *harness {
 				return resp, nil
 			}, nil
 		}
-		return app.Handler(ctx, id, h.cfg)
+		return functions.Handler(ctx, id, h.cfg)
 	}
 	// The stream runner polls every 50 ms so tests do not wait on make run's 250 ms.
 	ls, err := localstack.Assemble(context.Background(), localstack.StackOptions{

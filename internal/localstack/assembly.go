@@ -18,7 +18,7 @@ import (
 // stack here, so they differ only in these options.
 type StackOptions struct {
 	Template *samtemplate.Template
-	// Lookup builds a function's handler (app.Handler bound to a Config, or a test's own).
+	// Lookup builds a function's handler (functions.Handler bound to a Config, or a test's own).
 	Lookup HandlerLookup
 	// DynamoDBEndpoint and TableName locate the table whose stream feeds the stream functions.
 	DynamoDBEndpoint string

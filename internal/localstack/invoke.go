@@ -16,7 +16,7 @@ import (
 )
 
 // HandlerLookup returns a function's Lambda handler (anything lambda.Start accepts) by its
-// logical id. The runner binds it to app.Handler and a Config; tests pass fakes.
+// logical id. The runner binds it to functions.Handler and a Config; tests pass fakes.
 type HandlerLookup func(ctx context.Context, logicalID string) (any, error)
 
 // Invoker invokes functions in process the way the Lambda runtime does: JSON in, JSON out,

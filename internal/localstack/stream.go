@@ -225,6 +225,11 @@ type shardRun struct {
 	limit     int32  // batch size; halved on function errors when bisecting
 	failures  int
 	notBefore time.Time
+	// Records read but not delivered yet (the batching window), since when, and whether the
+	// iterator has reached the end of a closed shard.
+	pending       []types.Record
+	gatheredSince time.Time
+	closed        bool
 }
 
 func (c *consumer) loop(ctx context.Context) {
@@ -294,39 +299,55 @@ func (c *consumer) poll(ctx context.Context) (busy bool, err error) {
 	return busy, nil
 }
 
-// readShard does one GetRecords on a shard and delivers what it returns.
+// readShard does one GetRecords on a shard and delivers what it has gathered when Lambda
+// would: once the batch is full (BatchSize), once MaximumBatchingWindowInSeconds has passed
+// since its first record was read, or when the shard is closed. Until then the records wait
+// in run.pending and the shard is polled again (a window of 0 delivers every read at once).
 func (c *consumer) readShard(ctx context.Context, id string, st *shardState, run *shardRun) (bool, error) {
-	if run.iter == nil {
-		it, err := c.iterator(ctx, id, st, run)
-		if err != nil {
+	if !run.closed {
+		if run.iter == nil {
+			it, err := c.iterator(ctx, id, st, run)
+			if err != nil {
+				return false, err
+			}
+			run.iter = it
+		}
+		limit := max(1, run.limit-int32(len(run.pending)))
+		out, err := c.r.opts.Streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: run.iter, Limit: aws.Int32(limit)})
+		var expired *types.ExpiredIteratorException
+		var trimmed *types.TrimmedDataAccessException
+		switch {
+		case errors.As(err, &expired):
+			run.iter, run.pending = nil, nil // re-read from the checkpoint, gathered records too
+			return false, nil
+		case errors.As(err, &trimmed):
+			c.r.log.Warn("stream records were trimmed before delivery; resuming at the oldest", "function", c.fn, "shard", id)
+			st.Seq, run.retryAt, run.iter, run.pending = "", "", nil, nil
+			run.fromStart = false
+			return false, nil
+		case err != nil:
 			return false, err
 		}
-		run.iter = it
-	}
-	out, err := c.r.opts.Streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: run.iter, Limit: aws.Int32(run.limit)})
-	var expired *types.ExpiredIteratorException
-	var trimmed *types.TrimmedDataAccessException
-	switch {
-	case errors.As(err, &expired):
-		run.iter = nil
-		return false, nil
-	case errors.As(err, &trimmed):
-		c.r.log.Warn("stream records were trimmed before delivery; resuming at the oldest", "function", c.fn, "shard", id)
-		st.Seq, run.retryAt, run.iter = "", "", nil
-		run.fromStart = false
-		return false, nil
-	case err != nil:
-		return false, err
-	}
-	recs := out.Records
-	if len(recs) == 0 {
+		if len(out.Records) > 0 && len(run.pending) == 0 {
+			run.gatheredSince = time.Now()
+		}
+		run.pending = append(run.pending, out.Records...)
 		run.iter = out.NextShardIterator
-		if run.iter == nil { // closed and fully read
+		run.closed = run.iter == nil
+	}
+	if len(run.pending) == 0 {
+		if run.closed { // closed and fully read
 			st.Done = true
 			return true, c.cp.save()
 		}
 		return false, nil
 	}
+	// A retry of a failed batch goes at once (after its backoff), as Lambda retries it.
+	if len(run.pending) < int(run.limit) && !run.closed && run.failures == 0 && time.Since(run.gatheredSince) < c.ev.MaximumBatchingWindow {
+		return false, nil // keep gathering
+	}
+	recs := run.pending
+	run.pending = nil
 
 	// Records older than MaximumRecordAgeInSeconds are given up before delivery (a shard
 	// held up by a failing record gets there while it retries).
@@ -342,10 +363,7 @@ func (c *consumer) readShard(ctx context.Context, id string, st *shardState, run
 			recs = recs[old:]
 			run.retryAt, run.failures = "", 0
 			if len(recs) == 0 {
-				run.iter = out.NextShardIterator
-				if run.iter == nil {
-					st.Done = true
-				}
+				st.Done = run.closed
 				return true, c.cp.save()
 			}
 			// The iterator is past these records too: re-read from the first young one
@@ -358,10 +376,8 @@ func (c *consumer) readShard(ctx context.Context, id string, st *shardState, run
 		st.Seq = seqOf(recs[n-1])
 	}
 	if err == nil {
-		run.iter, run.retryAt, run.failures, run.limit = out.NextShardIterator, "", 0, int32(c.ev.BatchSize)
-		if run.iter == nil {
-			st.Done = true
-		}
+		run.retryAt, run.failures, run.limit = "", 0, int32(c.ev.BatchSize)
+		st.Done = run.closed
 		return true, c.cp.save()
 	}
 	if ctx.Err() != nil {
@@ -370,7 +386,7 @@ func (c *consumer) readShard(ctx context.Context, id string, st *shardState, run
 
 	// Failure: re-read from the first record that was not processed, after a backoff.
 	run.failures++
-	run.retryAt, run.iter = seqOf(recs[n]), nil
+	run.retryAt, run.iter, run.closed = seqOf(recs[n]), nil, false
 	if whole && c.ev.BisectBatchOnFunctionError && len(recs) > 1 {
 		run.limit = int32(max(1, len(recs)/2))
 	}

@@ -13,17 +13,23 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
-// Client is the part of the Secrets Manager API the loader uses.
+// Client reads one staged version of a secret (Secrets Manager's GetSecretValue); a version
+// that does not exist is ErrNotFound. HTTPClient is the one the functions use.
 type Client interface {
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+	GetSecretValue(ctx context.Context, secretID, versionStage string) (Value, error)
 }
+
+// Value is a version of a secret.
+type Value struct {
+	VersionID    string
+	SecretString string
+}
+
+// ErrNotFound is Secrets Manager's ResourceNotFoundException: no such secret or version.
+var ErrNotFound = errors.New("secrets manager: resource not found")
 
 // MinSecretLen is the shortest signing secret accepted (template.yaml generates 64 characters).
 const MinSecretLen = 32
@@ -40,9 +46,8 @@ func Load(ctx context.Context, c Client, secretID string) (rollcall.KeyRing, err
 	}
 	ring := rollcall.KeyRing{Current: cur}
 	prev, err := version(ctx, c, secretID, "AWSPREVIOUS")
-	var nf *types.ResourceNotFoundException
 	switch {
-	case errors.As(err, &nf):
+	case errors.Is(err, ErrNotFound):
 		// Never rotated: there is no previous version.
 	case err != nil:
 		return rollcall.KeyRing{}, err
@@ -53,16 +58,15 @@ func Load(ctx context.Context, c Client, secretID string) (rollcall.KeyRing, err
 }
 
 func version(ctx context.Context, c Client, secretID, stage string) (rollcall.Key, error) {
-	out, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
-		SecretId: aws.String(secretID), VersionStage: aws.String(stage)})
+	out, err := c.GetSecretValue(ctx, secretID, stage)
 	if err != nil {
 		return rollcall.Key{}, fmt.Errorf("signing secret %s: %w", stage, err)
 	}
-	value := aws.ToString(out.SecretString)
+	value := out.SecretString
 	if len(value) < MinSecretLen {
 		return rollcall.Key{}, fmt.Errorf("signing secret %s: want at least %d characters, got %d", stage, MinSecretLen, len(value))
 	}
-	id := strings.ReplaceAll(aws.ToString(out.VersionId), "-", "")
+	id := strings.ReplaceAll(out.VersionID, "-", "")
 	if len(id) > keyIDLen {
 		id = id[:keyIDLen]
 	}

@@ -5,25 +5,19 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 )
 
 // versions is a fake Secrets Manager holding staged versions of one secret.
-type versions map[string]*secretsmanager.GetSecretValueOutput
+type versions map[string]Value
 
-func (v versions) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	if out, ok := v[aws.ToString(in.VersionStage)]; ok {
+func (v versions) GetSecretValue(_ context.Context, _, stage string) (Value, error) {
+	if out, ok := v[stage]; ok {
 		return out, nil
 	}
-	return nil, &types.ResourceNotFoundException{Message: aws.String("no such version")}
+	return Value{}, ErrNotFound
 }
 
-func ver(id, value string) *secretsmanager.GetSecretValueOutput {
-	return &secretsmanager.GetSecretValueOutput{VersionId: aws.String(id), SecretString: aws.String(value)}
-}
+func ver(id, value string) Value { return Value{VersionID: id, SecretString: value} }
 
 func TestLoadCurrentAndPrevious(t *testing.T) {
 	cur := strings.Repeat("c", 64)
@@ -58,8 +52,7 @@ func TestLoadRefusesShortSecretAndMissingSecret(t *testing.T) {
 		t.Fatal("a 5-character secret was accepted")
 	}
 	_, err := Load(context.Background(), versions{}, "s")
-	var nf *types.ResourceNotFoundException
-	if !errors.As(err, &nf) {
+	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing secret: %v", err)
 	}
 }

@@ -60,8 +60,8 @@ type Sender struct {
 	// Limiter paces sending to the account's rate (one Wait per SendBulkEmail call, for its
 	// destinations); nil sends unpaced.
 	Limiter RateLimiter
-	// PerCall caps the destinations of one call (a call must fit in one second of the send
-	// rate); 0 or more than MaxDestinations means MaxDestinations.
+	// PerCall caps the destinations of one call; 0 or more than MaxDestinations means
+	// MaxDestinations. (The send rate does not: the limiter spreads a call over seconds.)
 	PerCall int
 
 	calls    atomic.Int64
@@ -210,13 +210,4 @@ func BareAddress(from string) (string, error) {
 		return "", fmt.Errorf("mail from %q: %w", from, err)
 	}
 	return a.Address, nil
-}
-
-// PerCall is how many destinations one call may carry at rate messages a second: a call's
-// messages are reserved in one second of the budget.
-func PerCall(rate float64) int {
-	if rate <= 0 {
-		return MaxDestinations
-	}
-	return max(1, min(MaxDestinations, int(rate)))
 }

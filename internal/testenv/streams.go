@@ -11,7 +11,7 @@ import (
 
 // RunStreams runs a localstack.StreamRunner on table for the test's duration: it feeds the
 // table's stream to the given functions (default: every function with a DynamoDB event in
-// template.yaml), built by lookup (typically app.Handler bound to the test's Config).
+// template.yaml), built by lookup (typically functions.Handler bound to the test's Config).
 // It polls every 50 ms so tests do not wait on the 250 ms of make run.
 func RunStreams(t testing.TB, table string, lookup localstack.HandlerLookup, functions ...string) {
 	t.Helper()

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/app/functions"
 	"github.com/rollcall/rollcall/internal/auth"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/samtemplate"
@@ -116,7 +117,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	ls, err := localstack.Assemble(ctx, localstack.StackOptions{
 		Template: tpl,
 		Lookup: func(ctx context.Context, id string) (any, error) {
-			return app.Handler(ctx, id, cfg)
+			return functions.Handler(ctx, id, cfg)
 		},
 		DynamoDBEndpoint: st.DynamoDBEndpoint, TableName: st.TableName,
 		Streams: !o.NoStreams, // no CheckpointDir: positions in memory

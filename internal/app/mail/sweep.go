@@ -1,4 +1,4 @@
-package app
+package mail
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/stream"
 )
 
@@ -17,13 +18,13 @@ import (
 // its write).
 const DefaultMailSweepAfter = 75 * time.Minute
 
-// MailSweeper builds the MailSweepFunction's worker on the mailer's own sender and store.
-func (d *Deps) MailSweeper(ctx context.Context) (*stream.Sweeper, error) {
-	m, err := d.Mailer(ctx)
+// NewSweeper builds the MailSweepFunction's worker on the mailer's own sender and store.
+func NewSweeper(ctx context.Context, d *app.Deps) (*stream.Sweeper, error) {
+	m, err := NewMailer(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	m.Metrics = emfMetrics{function: "MailSweepFunction"}
+	m.Metrics = app.EMF("MailSweepFunction")
 	after := DefaultMailSweepAfter
 	if v := os.Getenv("MAIL_SWEEP_AFTER_SECONDS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -35,18 +36,17 @@ func (d *Deps) MailSweeper(ctx context.Context) (*stream.Sweeper, error) {
 	return &stream.Sweeper{Mailer: m, Store: d.Store, After: after}, nil
 }
 
-func init() {
-	registry["MailSweepFunction"] = func(ctx context.Context, c Config) (any, error) {
-		d, err := Build(ctx, c)
-		if err != nil {
-			return nil, err
-		}
-		s, err := d.MailSweeper(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return func(ctx context.Context, _ json.RawMessage) (stream.SweepResult, error) {
-			return s.Run(ctx)
-		}, nil
+// MailSweepFunction builds the scheduled function that sends mail the stream gave up on.
+func MailSweepFunction(ctx context.Context, c app.Config) (any, error) {
+	d, err := app.Build(ctx, c)
+	if err != nil {
+		return nil, err
 	}
+	s, err := NewSweeper(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, _ json.RawMessage) (stream.SweepResult, error) {
+		return s.Run(ctx)
+	}, nil
 }
