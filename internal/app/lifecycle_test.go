@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/rollcall/rollcall/internal/app/mail"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/rollcall"
 	"github.com/rollcall/rollcall/internal/testenv"
@@ -37,7 +38,7 @@ func newLifeFixture(t *testing.T) *lifeFixture {
 	auditor := e.deps.Auditor()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	auditor.Log = quiet
-	mailer, err := e.deps.Mailer(context.Background())
+	mailer, err := mail.NewMailer(context.Background(), e.deps)
 	if err != nil {
 		t.Fatal(err)
 	}
