@@ -448,3 +448,96 @@ func TestScheduledRunResumesAfterDeadline(t *testing.T) {
 		t.Fatalf("third run: %+v", res)
 	}
 }
+
+// Resend: the same link (or a new one), once a day, never for a declined invitation; an expired
+// one needs extend; per course, only invitations not mailed recently.
+func TestResendInvitations(t *testing.T) {
+	e := newEnv(t, "BulkEnrollFunction", "AdminFunction", "ListEnrollmentsFunction")
+	staff, carol := token(t, "Bob", true), token(t, "carol", false)
+	ctx := context.Background()
+	course := "course-v1:Org+Resend+2026"
+	mustStatus(t, e.do("PUT", "/api/courses/"+course, staff, map[string]any{"title": "Resend", "admins": []string{"carol"}}, ""), http.StatusCreated)
+	pub := func(email string) string {
+		return e.deps.Service.PublicID(&rollcall.Enrollment{ID: rollcall.EnrollmentID(course, email)})
+	}
+	stored := func(email string) *rollcall.Enrollment {
+		t.Helper()
+		x, err := e.deps.Store.GetEnrollment(ctx, rollcall.EnrollmentID(course, email))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	resend := func(email, tok string, body any) response {
+		return e.do("POST", "/api/enrollments/"+pub(email)+"/resend", tok, body, "")
+	}
+	mustStatus(t, e.do("POST", "/api/bulk_enroll/v1/bulk_enroll/", staff, map[string]any{"identifiers": "ann@example.com,ben@example.com,cat@example.com",
+		"action": "enroll", "courses": course, "email_students": true}, ""), http.StatusOK)
+	before := stored("ann@example.com")
+	if before.SendCount != 1 || before.LastSentAt.IsZero() {
+		t.Fatalf("after the invitation: send_count %d, last_sent_at %v", before.SendCount, before.LastSentAt)
+	}
+
+	e.advance(time.Hour)
+	r := resend("ann@example.com", carol, nil)
+	mustStatus(t, r, http.StatusOK)
+	var res map[string]any
+	json.Unmarshal(r.Body, &res)
+	if res["send_count"] != 2.0 || res["last_sent_at"] != e.clock().Format(time.RFC3339) || res["state"] != "invited" {
+		t.Fatalf("resent %s", r.Body)
+	}
+	after := stored("ann@example.com")
+	if after.TokenHash != before.TokenHash || after.MailSeq != before.MailSeq+1 || after.MailKind != rollcall.MailInvited {
+		t.Fatalf("resend changed the link or owes no mail: %+v", after)
+	}
+	// A second resend within 24 hours: 429 with Retry-After.
+	r = resend("ann@example.com", carol, map[string]any{})
+	mustStatus(t, r, http.StatusTooManyRequests)
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	// Whoever may not manage the course: 404.
+	mustStatus(t, resend("ann@example.com", token(t, "mallory", false), nil), http.StatusNotFound)
+
+	// A day later, with a new link: the old token dies.
+	e.advance(25 * time.Hour)
+	mustStatus(t, resend("ann@example.com", staff, map[string]any{"rotate": true}), http.StatusOK)
+	if rotated := stored("ann@example.com"); rotated.TokenHash == before.TokenHash || rotated.ExpiresAt != before.ExpiresAt {
+		t.Fatalf("rotate: hash %s (was %s), expiry %v (was %v)", rotated.TokenHash, before.TokenHash, rotated.ExpiresAt, before.ExpiresAt)
+	}
+
+	// Declined: 409 before any limit.
+	token := e.deps.Service.InvitationToken(stored("ben@example.com"))
+	if _, err := e.deps.Service.DeclineInvitation(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	r = resend("ben@example.com", staff, nil)
+	mustStatus(t, r, http.StatusConflict)
+	jsonEqual(t, r.Body, `{"detail":"This invitation was declined."}`)
+
+	// Per course: only cat is due (ann was resent a moment ago, ben declined).
+	r = e.do("POST", "/api/courses/"+course+"/invitations/resend", carol, map[string]any{"not_sent_since_hours": 24}, "")
+	mustStatus(t, r, http.StatusAccepted)
+	jsonEqual(t, r.Body, `{"queued":1}`)
+	r = e.do("POST", "/api/courses/"+course+"/invitations/resend", carol, map[string]any{"not_sent_since_hours": 24}, "")
+	jsonEqual(t, r.Body, `{"queued":0}`)
+	mustStatus(t, e.do("POST", "/api/courses/"+course+"/invitations/resend", token2(t), nil, ""), http.StatusForbidden)
+	mustStatus(t, e.do("POST", "/api/courses/"+course+"/invitations/resend", carol, map[string]any{"not_sent_since_hours": -1}, ""), http.StatusBadRequest)
+
+	// Expired (past its 14 days): 410 unless extended; extended, a new expiry and the same state.
+	e.advance(15 * 24 * time.Hour)
+	r = resend("cat@example.com", staff, nil)
+	mustStatus(t, r, http.StatusGone)
+	r = resend("cat@example.com", staff, map[string]any{"extend": true})
+	mustStatus(t, r, http.StatusOK)
+	cat := stored("cat@example.com")
+	if cat.State != rollcall.StateInvited || !cat.ExpiresAt.After(e.clock()) || cat.LastChange.Transition != "from expired to allowed to enroll" {
+		t.Fatalf("extended: %+v %+v", cat, cat.LastChange)
+	}
+	// An enrollment that is not an invitation: 409.
+	mustStatus(t, e.do("POST", "/api/users", staff, map[string]any{"username": "dan", "email": "dan@example.com"}, ""), http.StatusCreated)
+	mustStatus(t, e.do("POST", "/api/bulk_enroll/v1/bulk_enroll/", staff, map[string]any{"identifiers": "dan", "action": "enroll", "courses": course}, ""), http.StatusOK)
+	mustStatus(t, resend("dan@example.com", staff, nil), http.StatusConflict)
+}
+
+func token2(t *testing.T) string { return token(t, "mallory", false) }

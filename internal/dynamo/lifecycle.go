@@ -153,6 +153,13 @@ func encodeEnd(it item, e *rollcall.Enrollment) {
 	if !e.InvitedAt.IsZero() {
 		it["invited_at"] = str(FormatTime(e.InvitedAt))
 	}
+	if !e.LastSentAt.IsZero() {
+		it["last_sent_at"] = str(FormatTime(e.LastSentAt))
+		it["send_count"] = num(int64(e.SendCount))
+	}
+	if !e.ResentAt.IsZero() {
+		it["resent_at"] = str(FormatTime(e.ResentAt))
+	}
 	if len(e.ReminderDays) > 0 {
 		it["reminder_days"] = intList(e.ReminderDays)
 	}
@@ -168,6 +175,9 @@ func decodeEnd(it item, e *rollcall.Enrollment) {
 	e.EndNoticeSent = getBool(it, "end_notice_sent")
 	e.RemindersSent = int(getN(it, "reminders_sent"))
 	e.InvitedAt = getTime(it, "invited_at")
+	e.LastSentAt = getTime(it, "last_sent_at")
+	e.SendCount = int(getN(it, "send_count"))
+	e.ResentAt = getTime(it, "resent_at")
 	e.ReminderDays = getInts(it, "reminder_days")
 }
 

@@ -2,7 +2,11 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"time"
 
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
@@ -56,4 +60,55 @@ func (a *API) enrollmentHistory(w http.ResponseWriter, r *http.Request, actor ro
 			From: h.From, To: h.To, Source: h.Source}
 	}
 	a.writeList(w, r, res.Next, items)
+}
+
+// resendInvitation is POST /api/enrollments/{id}/resend with an optional {"rotate", "extend"}.
+func (a *API) resendInvitation(w http.ResponseWriter, r *http.Request, actor rollcall.Actor) {
+	limitBody(w, r)
+	var in struct {
+		Rotate *bool `json:"rotate"`
+		Extend *bool `json:"extend"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &in); err != nil && !errors.Is(err, io.EOF) {
+			writeError(w, r, err)
+			return
+		}
+	}
+	o := rollcall.ResendOptions{Rotate: in.Rotate != nil && *in.Rotate, Extend: in.Extend != nil && *in.Extend}
+	e, err := a.Svc.ResendInvitation(r.Context(), actor, r.PathValue("id"), o)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.Resource(r, e, a.Svc.Clock()))
+}
+
+// resendCourseInvitations is POST /api/courses/{course_id}/invitations/resend with
+// {"not_sent_since_hours": N} (default 24): 202 {"queued": N}.
+func (a *API) resendCourseInvitations(w http.ResponseWriter, r *http.Request, actor rollcall.Actor) {
+	limitBody(w, r)
+	var in struct {
+		Hours *int `json:"not_sent_since_hours"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &in); err != nil && !errors.Is(err, io.EOF) {
+			writeError(w, r, err)
+			return
+		}
+	}
+	hours := 24
+	if in.Hours != nil {
+		hours = *in.Hours
+	}
+	if hours < 0 || hours > rollcall.MaxResendHours {
+		writeError(w, r, rollcall.FieldError("not_sent_since_hours", fmt.Sprintf("Ensure this value is between 0 and %d.", rollcall.MaxResendHours)))
+		return
+	}
+	n, err := a.Svc.ResendCourseInvitations(r.Context(), actor, r.PathValue("course_id"), time.Duration(hours)*time.Hour)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]int{"queued": n})
 }

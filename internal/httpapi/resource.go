@@ -32,6 +32,8 @@ type EnrollmentResource struct {
 	ExpiresAt     *string `json:"expires_at"`
 	AcceptedAt    *string `json:"accepted_at,omitempty"`
 	EndAt         *string `json:"end_at,omitempty"`
+	LastSentAt    *string `json:"last_sent_at,omitempty"`
+	SendCount     int     `json:"send_count,omitempty"`
 	Links         []Link  `json:"links"`
 	InvitationURL string  `json:"invitation_url,omitempty"`
 }
@@ -88,6 +90,10 @@ func (a *API) Resource(r *http.Request, e *rollcall.Enrollment, now time.Time) E
 	if !e.EndAt.IsZero() {
 		x := rfc3339(e.EndAt)
 		res.EndAt = &x
+	}
+	if !e.LastSentAt.IsZero() {
+		x := rfc3339(e.LastSentAt)
+		res.LastSentAt, res.SendCount = &x, e.SendCount
 	}
 	return res
 }

@@ -207,7 +207,12 @@ type Enrollment struct {
 	InvitedAt     time.Time
 	ReminderDays  []int
 	RemindersSent int
-	AcceptedAt    time.Time // an open invitation accepted pending sign-up (its token is used)
+	// LastSentAt and SendCount are the latest invitation mail owed and how many were;
+	// ResentAt is the latest resend (one a day).
+	LastSentAt time.Time
+	SendCount  int
+	ResentAt   time.Time
+	AcceptedAt time.Time // an open invitation accepted pending sign-up (its token is used)
 
 	// TokenHash is base64url(SHA-256(token)) of the latest invitation (kept after it ends, so
 	// an old link answers 410); TokenNonce, only while it is open, lets holders of the signing

@@ -349,6 +349,8 @@ func (e *Enrollment) record(ed Edit, transition string, mail MailKind) {
 			mail, e.MailSkipped = "", true
 		} else {
 			recent = append(recent, e.UpdatedAt)
+			e.LastSentAt = e.UpdatedAt
+			e.SendCount++
 		}
 		e.InviteMails = recent
 	}

@@ -22,6 +22,8 @@ func Routes(logicalID string) []httpapi.Route {
 			{Name: "CreateCourseEnrollment", Method: "POST", Path: "/api/courses/{course_id}/enrollments"},
 			{Name: "DeleteEnrollment", Method: "DELETE", Path: "/api/enrollments/{id}"},
 			{Name: "PatchEnrollment", Method: "PATCH", Path: "/api/enrollments/{id}"},
+			{Name: "ResendInvitation", Method: "POST", Path: "/api/enrollments/{id}/resend"},
+			{Name: "ResendCourseInvitations", Method: "POST", Path: "/api/courses/{course_id}/invitations/resend"},
 		}
 	case "InvitationsFunction":
 		return []httpapi.Route{
