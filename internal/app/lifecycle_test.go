@@ -541,3 +541,42 @@ func TestResendInvitations(t *testing.T) {
 }
 
 func token2(t *testing.T) string { return token(t, "mallory", false) }
+
+// Registered users invited rather than enrolled (invite_registered, or a course that requires
+// acceptance): the result is allowed, not enrolled; they accept signed in.
+func TestInviteRegistered(t *testing.T) {
+	e := newEnv(t, "BulkEnrollFunction", "AdminFunction")
+	staff := token(t, "Bob", true)
+	ctx := context.Background()
+	course, strict := "course-v1:Org+Invite+2026", "course-v1:Org+Strict+2026"
+	mustStatus(t, e.do("PUT", "/api/courses/"+course, staff, map[string]any{"title": "Invite"}, ""), http.StatusCreated)
+	r := e.do("PUT", "/api/courses/"+strict, staff, map[string]any{"title": "Strict", "require_acceptance": true}, "")
+	mustStatus(t, r, http.StatusCreated)
+	if !strings.Contains(string(r.Body), `"require_acceptance":true`) {
+		t.Fatalf("course %s", r.Body)
+	}
+	mustStatus(t, e.do("POST", "/api/users", staff, map[string]any{"username": "fay", "email": "fay@example.com"}, ""), http.StatusCreated)
+	bulk := "/api/bulk_enroll/v1/bulk_enroll/"
+	invited := `{"enrollment":false,"auto_enroll":false,"user":true,"allowed":true}`
+
+	r = e.do("POST", bulk, staff, map[string]any{"identifiers": "fay", "action": "enroll", "courses": course, "invite_registered": true}, "")
+	mustStatus(t, r, http.StatusOK)
+	jsonEqual(t, r.Body, expectedOne("enroll", course, "fay", stNone, invited))
+	r = e.do("POST", bulk, staff, map[string]any{"identifiers": "fay", "action": "enroll", "courses": strict}, "")
+	mustStatus(t, r, http.StatusOK)
+	jsonEqual(t, r.Body, expectedOne("enroll", strict, "fay", stNone, invited))
+	mustStatus(t, e.do("POST", bulk, staff, map[string]any{"identifiers": "fay", "action": "enroll", "courses": course, "invite_registered": "maybe"}, ""), http.StatusBadRequest)
+
+	// She accepts signed in: active.
+	inv, err := e.deps.Store.GetEnrollment(ctx, rollcall.EnrollmentID(course, "fay@example.com"))
+	if err != nil || inv.State != rollcall.StateInvited || inv.Username != "fay" {
+		t.Fatalf("invitation %+v %v", inv, err)
+	}
+	res, err := e.deps.Service.AcceptInvitation(ctx, e.deps.Service.InvitationToken(inv), &rollcall.Actor{Username: "fay", Email: "fay@example.com"})
+	if err != nil || res.Enrollment.State != rollcall.StateActive {
+		t.Fatalf("accept: %+v %v", res, err)
+	}
+	// Without the flag, an open invitation of a registered user is enrolled at once (as before).
+	r = e.do("POST", bulk, staff, map[string]any{"identifiers": "fay", "action": "enroll", "courses": course}, "")
+	jsonEqual(t, r.Body, expectedOne("enroll", course, "fay", stEnrolled, stEnrolled))
+}

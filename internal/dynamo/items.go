@@ -194,8 +194,8 @@ func courseFields(c *rollcall.Course) item {
 		"invitation_ttl_days": num(int64(c.InvitationTTLDays)),
 		"modes":               strList(c.Modes), "default_mode": str(c.EnrollmentMode()),
 		"enrollment_duration_days": num(int64(c.EnrollmentDurationDays)), "ending_notice_days": num(int64(c.EndingNoticeDays)),
-		"reminder_days": intList(c.ReminderDays),
-		"created_at":    str(FormatTime(c.CreatedAt)), "updated_at": str(FormatTime(c.UpdatedAt)),
+		"reminder_days": intList(c.ReminderDays), "require_acceptance": boolean(c.RequireAcceptance),
+		"created_at": str(FormatTime(c.CreatedAt)), "updated_at": str(FormatTime(c.UpdatedAt)),
 	}
 }
 
@@ -205,7 +205,7 @@ func decodeCourse(it item) *rollcall.Course {
 		CreatedAt: getTime(it, "created_at"), UpdatedAt: getTime(it, "updated_at"),
 		Modes: getStrings(it, "modes"), DefaultMode: getS(it, "default_mode"), RoleAdmins: getStringSet(it, "role_admins"),
 		EnrollmentDurationDays: int(getN(it, "enrollment_duration_days")), EndingNoticeDays: endingNoticeDays(it),
-		ReminderDays: getInts(it, "reminder_days")})
+		ReminderDays: getInts(it, "reminder_days"), RequireAcceptance: getBool(it, "require_acceptance")})
 }
 
 func encodeUser(pk string, u *rollcall.User) item {

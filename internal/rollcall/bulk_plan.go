@@ -76,7 +76,8 @@ func (p *bulkPlan) run(before map[string]*Enrollment) {
 				done[id] = true
 				ed := Edit{Actor: p.actor.Username, Reason: p.req.Reason, Source: SourceBulk, Now: p.now,
 					EmailOwed: p.req.EmailStudents, AutoEnroll: p.req.AutoEnroll, Course: p.courses[courseID],
-					Role: p.req.Role, Mode: p.req.Mode, EndAt: p.req.EndFor(p.now)}
+					Role: p.req.Role, Mode: p.req.Mode, EndAt: p.req.EndFor(p.now),
+					InviteRegistered: p.req.InviteRegistered || p.courses[courseID] != nil && p.courses[courseID].RequireAcceptance}
 				if c := p.req.CohortFor(i); c != "" {
 					ed.Cohort, ed.SetCohort = c, true
 				}

@@ -40,6 +40,9 @@ type BulkRequest struct {
 	Mode          string    // "" unless given
 	EndAt         time.Time // zero unless given
 	DurationDays  int       // 0 unless given
+	// InviteRegistered: registered users get an invitation they accept, instead of being
+	// enrolled at once (as for a course with require_acceptance).
+	InviteRegistered bool
 }
 
 // EndFor is the end date the request gives enrollments made at now (zero: none given).
@@ -133,7 +136,7 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 		}
 	}
 
-	for _, name := range []string{"auto_enroll", "email_students"} {
+	for _, name := range []string{"auto_enroll", "email_students", "invite_registered"} {
 		if fd := f[name]; fd.Present && fd.multiple() {
 			v.Add(name, "Expected a single value, not a list.")
 		}
@@ -144,6 +147,9 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 	}
 	if r.EmailStudents, valid = parseBool(f["email_students"]); !valid {
 		v.Add("email_students", msgInvalidBoolean)
+	}
+	if r.InviteRegistered, valid = parseBool(f["invite_registered"]); !valid {
+		v.Add("invite_registered", msgInvalidBoolean)
 	}
 
 	if c, ok := f["cohorts"]; ok && c.Present {

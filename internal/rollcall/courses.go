@@ -21,6 +21,7 @@ type CourseInput struct {
 	EnrollmentDurationDays *int  `json:"enrollment_duration_days"`
 	EndingNoticeDays       *int  `json:"ending_notice_days"`
 	ReminderDays           []int `json:"reminder_days"`
+	RequireAcceptance      *bool `json:"require_acceptance"`
 }
 
 // PutCourse creates or replaces a course (staff only).

@@ -366,6 +366,7 @@ func lifecycleInput(in CourseInput, c *Course, v *ValidationError) {
 			c.EndingNoticeDays = *p
 		}
 	}
+	c.RequireAcceptance = in.RequireAcceptance != nil && *in.RequireAcceptance
 	c.ReminderDays = []int{}
 	if len(in.ReminderDays) > MaxReminders {
 		v.Add("reminder_days", fmt.Sprintf("Ensure this field has no more than %d elements.", MaxReminders))

@@ -21,6 +21,8 @@ type Course struct {
 	// ReminderDays are the days after an invitation that a reminder mail goes out while it
 	// is open (each once).
 	ReminderDays []int `json:"reminder_days"`
+	// RequireAcceptance: registered users are invited (and accept) rather than enrolled.
+	RequireAcceptance bool `json:"require_acceptance"`
 	// Modes are the enrollment modes the course offers (default ["audit"]) and DefaultMode the
 	// one an enrollment gets unless the request names one.
 	Modes       []string  `json:"modes"`

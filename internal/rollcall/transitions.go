@@ -72,6 +72,8 @@ type Edit struct {
 	Role       string    // the role to give ("" = keep, or the default for a new enrollment)
 	Mode       string    // the mode to give ("" = keep, or the course's default for a new one)
 	EndAt      time.Time // the end date to give (zero = keep, or the course's duration for a new one)
+	// InviteRegistered: a registered user who is not enrolled gets an invitation to accept.
+	InviteRegistered bool
 }
 
 // newEnrollment is the zero state of (course, email) before anything happened.
@@ -120,6 +122,23 @@ func Enroll(cur *Enrollment, courseID, email string, user *User, ed Edit) (*Enro
 			fields = append(fields, fieldChange(timeText(next.EndAt), timeText(end)))
 		}
 		next.setEnd(end, ed.Course)
+	}
+	if user != nil && ed.InviteRegistered && eff != StateActive {
+		next.Username = user.Username
+		if eff == StateInvited {
+			autoEnroll := ed.AutoEnroll || !cur.AcceptedAt.IsZero()
+			stateChanged := next.AutoEnroll != autoEnroll || cohortChanged || cur.Username != user.Username
+			if !stateChanged && len(fields) == 0 {
+				return cur, false
+			}
+			next.AutoEnroll = autoEnroll
+			next.recordWith(ed, stateChanged, AllowedToAllowed, fields)
+			return next, true
+		}
+		next.invite(ed)
+		next.record(ed, UnenrolledToAllowed, mailIf(ed.EmailOwed, MailInvited))
+		next.LastChange.More = fields
+		return next, true
 	}
 	if user != nil {
 		next.Username = user.Username
