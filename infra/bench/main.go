@@ -98,7 +98,7 @@ func main() {
 	coldRuns := flag.Int("coldstart-runs", 20, "starts of each function for the cold-start cases")
 	coldOnly := flag.Bool("coldstart-only", false, "run only the cold-start cases (no DynamoDB Local)")
 	mails := flag.Int("mails", 10_000, "invitations drained by the mailer")
-	mailRate := flag.Float64("mail-rate", 500, "the mailer's send rate (messages a second)")
+	mailRate := flag.Float64("mail-rate", 200, "the mailer's send rate (messages a second)")
 	only := flag.String("only", "", "run only this case (bulk, list, mail), then the cold-start cases")
 	flag.Parse()
 	ctx := context.Background()

@@ -55,6 +55,20 @@ func (s *Service) bulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 	if req.Pairs() > MaxBulkPairs {
 		return nil, &TooLargeError{Detail: fmt.Sprintf("A request may carry at most %d identifier x course pairs; this one has %d.", MaxBulkPairs, req.Pairs())}
 	}
+	// A small request resolves its identifiers while its courses are read: one round trip
+	// less on the path every small request takes.
+	type resolved struct {
+		users map[string]*User
+		err   error
+	}
+	var resolving chan resolved
+	if s.fitsOneCommit(req) {
+		resolving = make(chan resolved, 1)
+		go func() {
+			users, err := s.Store.ResolveIdentifiers(ctx, Resolvable(req.Identifiers))
+			resolving <- resolved{users, err}
+		}()
+	}
 	if courses == nil {
 		if courses, err = s.Store.GetCourses(ctx, req.Courses); err != nil {
 			return nil, unavailable("bulk enroll: read courses", err)
@@ -74,21 +88,23 @@ func (s *Service) bulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 		return nil, err
 	}
 
+	// A small request commits optimistically in one transaction: no lease to take, so small
+	// requests on a course do not queue behind one another (only real conflicts retry). It
+	// reads no registration mark: after its write it looks its few invitees up again instead
+	// (see registerLateSignups), fewer keys than the mark's counters, read twice.
+	if resolving != nil {
+		r := <-resolving
+		if r.err != nil {
+			return nil, unavailable("bulk enroll: resolve identifiers", r.err)
+		}
+		return s.bulkCommit(ctx, req, courses, r.users, actor, "")
+	}
+
 	// Read before anything is resolved: a user created after this mark may have missed the
 	// invitations this request writes (see registerLateSignups).
 	regMark, err := s.Store.RegistrationMark(ctx)
 	if err != nil {
 		return nil, unavailable("bulk enroll: read registration mark", err)
-	}
-
-	// A small request commits optimistically in one transaction: no lease to take, so small
-	// requests on a course do not queue behind one another (only real conflicts retry).
-	if s.fitsOneCommit(req) {
-		users, err := s.Store.ResolveIdentifiers(ctx, Resolvable(req.Identifiers))
-		if err != nil {
-			return nil, unavailable("bulk enroll: resolve identifiers", err)
-		}
-		return s.bulkCommit(ctx, req, courses, users, actor, regMark)
 	}
 
 	// A larger request writes in batches under its courses' leases. Two orders, the same
@@ -361,8 +377,9 @@ func (s *Service) InvitationToken(e *Enrollment) string {
 // each with a lease-checked, version-checked write (a concurrent registration may be
 // converting the same invitation: one of them does it, the other finds nothing to do).
 //
-// Most requests skip the reads: if no user was created since mark (read before the
-// identifiers were resolved), every invitee's account state is the one the request saw.
+// A large request mostly skips the reads: if no user was created since mark (read before the
+// identifiers were resolved), every invitee's account state is the one the request saw. A
+// small one passes no mark ("") and always looks its invitees up (a handful of keys).
 func (s *Service) registerLateSignups(ctx context.Context, mark string, written []*Enrollment, failed map[string]error) error {
 	var emails []string
 	byEmail := map[string][]*Enrollment{}
@@ -377,12 +394,14 @@ func (s *Service) registerLateSignups(ctx context.Context, mark string, written 
 	if len(emails) == 0 {
 		return nil
 	}
-	now, err := s.Store.RegistrationMark(ctx)
-	if err != nil {
-		return err
-	}
-	if now == mark {
-		return nil
+	if mark != "" {
+		now, err := s.Store.RegistrationMark(ctx)
+		if err != nil {
+			return err
+		}
+		if now == mark {
+			return nil
+		}
 	}
 	users, err := s.Store.ResolveIdentifiers(ctx, emails)
 	if err != nil {

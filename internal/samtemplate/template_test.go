@@ -74,9 +74,14 @@ func TestRepoTemplateFunctions(t *testing.T) {
 			t.Fatalf("%s streams = %+v", id, f.Streams)
 		}
 		s := f.Streams[0]
-		if s.Table != "Table" || s.BatchSize != 100 || !s.ReportBatchItemFailures() ||
+		// The mailer takes larger batches (ten full SendBulkEmail calls) over a longer window.
+		batch, window := 100, time.Second
+		if id == "MailerFunction" {
+			batch, window = 500, 2*time.Second
+		}
+		if s.Table != "Table" || s.BatchSize != batch || !s.ReportBatchItemFailures() ||
 			s.StartingPosition != "TRIM_HORIZON" || s.MaximumRetryAttempts != 20 ||
-			!s.BisectBatchOnFunctionError || s.MaximumBatchingWindow != time.Second {
+			!s.BisectBatchOnFunctionError || s.MaximumBatchingWindow != window {
 			t.Errorf("%s stream = %+v", id, s)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"html"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -107,7 +108,7 @@ func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.D
 	if len(owed) == 0 {
 		return failures(ev, nil), st
 	}
-	failed := m.deliver(ctx, owed, nil, &st)
+	failed := m.deliver(ctx, owed, nil, &st, false)
 	m.logDone(ctx, st, start)
 	m.emit(ctx, st.Sent, st.Failed, st.Rejected)
 	return failures(ev, failed), st
@@ -135,7 +136,10 @@ func knownKind(k rollcall.MailKind) bool {
 // dealt with out of the owed-mail index. current holds the enrollments as they are now, if the
 // caller read them (the sweep); else invitations are read here. It returns the owedMail.seq
 // of the mails to try again.
-func (m *Mailer) deliver(ctx context.Context, owed []owedMail, current map[string]*rollcall.Enrollment, st *MailStats) map[string]bool {
+//
+// clearSent takes what went out out of the owed-mail index at once (the sweep); the stream
+// mailer leaves it to the sweep (see sendBatch).
+func (m *Mailer) deliver(ctx context.Context, owed []owedMail, current map[string]*rollcall.Enrollment, st *MailStats, clearSent bool) map[string]bool {
 	failed := map[string]bool{}
 	failAll := func(what string, err error) map[string]bool {
 		m.log().ErrorContext(ctx, "mailer: "+what+" failed; the mail is retried", "error", err.Error(), "owed", len(owed))
@@ -148,29 +152,42 @@ func (m *Mailer) deliver(ctx context.Context, owed []owedMail, current map[strin
 	var resolved []rollcall.MailRef // dealt with: out of the owed-mail index
 	defer func() { m.clearOwed(ctx, resolved) }()
 
-	// Drop what a previous delivery of these records sent already.
+	// What a previous delivery of these records sent already, the invitations as they are now
+	// (an invitation is mailed only while its token is the enrollment's current, open one) and
+	// the courses: three independent batched reads, made at once.
 	refs := make([]rollcall.MailRef, len(owed))
+	courseIDs := make([]string, 0, len(owed))
+	var inviteIDs []string
 	for i, o := range owed {
 		refs[i] = o.ref
-	}
-	sent, err := m.Store.MailSent(ctx, refs)
-	if err != nil {
-		return failAll("reading mail-sent markers", err)
-	}
-	// An invitation is mailed only while its token is the enrollment's current, open one.
-	if current == nil {
-		var inviteIDs []string
-		for _, o := range owed {
-			if linksInvitation(o.kind) && !sent[o.ref] {
-				inviteIDs = append(inviteIDs, o.ref.EnrollmentID)
-			}
+		courseIDs = append(courseIDs, o.e.CourseID)
+		if linksInvitation(o.kind) {
+			inviteIDs = append(inviteIDs, o.ref.EnrollmentID)
 		}
+	}
+	var (
+		sent                       map[rollcall.MailRef]bool
+		courses                    map[string]*rollcall.Course
+		sentErr, curErr, courseErr error
+		reads                      sync.WaitGroup
+	)
+	reads.Add(2)
+	go func() { defer reads.Done(); sent, sentErr = m.Store.MailSent(ctx, refs) }()
+	go func() { defer reads.Done(); courses, courseErr = m.Store.GetCourses(ctx, courseIDs) }()
+	if current == nil {
 		current = map[string]*rollcall.Enrollment{}
 		if len(inviteIDs) > 0 {
-			if current, err = m.Store.GetEnrollments(ctx, inviteIDs); err != nil {
-				return failAll("reading invitations", err)
-			}
+			current, curErr = m.Store.GetEnrollments(ctx, inviteIDs)
 		}
+	}
+	reads.Wait()
+	switch {
+	case sentErr != nil:
+		return failAll("reading mail-sent markers", sentErr)
+	case curErr != nil:
+		return failAll("reading invitations", curErr)
+	case courseErr != nil:
+		return failAll("reading courses", courseErr)
 	}
 	now := m.now()
 	var todo []owedMail
@@ -196,18 +213,11 @@ func (m *Mailer) deliver(ctx context.Context, owed []owedMail, current map[strin
 		return failed
 	}
 
-	courseIDs := make([]string, 0, len(todo))
-	for _, o := range todo {
-		courseIDs = append(courseIDs, o.e.CourseID)
-	}
-	courses, err := m.Store.GetCourses(ctx, courseIDs)
-	if err != nil {
-		return failAll("reading courses", err)
-	}
-
 	// Waves keep each enrollment's mails in order (enrolled, then unenrolled); within a wave,
 	// one SendBulkEmail per template kind carries up to 50 destinations.
 	failedIDs := map[string]bool{}
+	var marking sync.WaitGroup // each chunk's markers are written while the next one is sent
+	defer marking.Wait()
 	for _, wave := range waves(todo) {
 		for _, kind := range mailKinds {
 			var batch []owedMail
@@ -226,7 +236,7 @@ func (m *Mailer) deliver(ctx context.Context, owed []owedMail, current map[strin
 			if len(batch) == 0 {
 				continue
 			}
-			resolved = append(resolved, m.sendBatch(ctx, kind, batch, courses, failed, st)...)
+			m.sendBatch(ctx, kind, batch, courses, failed, st, &marking, clearSent)
 		}
 		for _, o := range wave {
 			if failed[o.seq] {
@@ -257,8 +267,11 @@ func (m *Mailer) logDone(ctx context.Context, st MailStats, start time.Time) {
 		"sent", st.Sent, "rejected", st.Rejected, "failed", st.Failed, "duration_ms", time.Since(start).Milliseconds())
 }
 
-// sendBatch sends one kind's mails of a wave and marks what went out, which it returns.
-func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []owedMail, courses map[string]*rollcall.Course, failed map[string]bool, st *MailStats) (dealt []rollcall.MailRef) {
+// sendBatch sends one kind's mails of a wave and, in the background (marking), marks what went
+// out, so that the next chunk goes out meanwhile. What went out stays in the owed-mail index
+// for the sweep to remove (docs/data-model.md#mail-nothing-lost-nothing-sent-twice): one
+// UpdateItem per mail would double the mailer's time.
+func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []owedMail, courses map[string]*rollcall.Course, failed map[string]bool, st *MailStats, marking *sync.WaitGroup, clearSent bool) {
 	for lo := 0; lo < len(batch); lo += rollcall.MaxMailDestinations {
 		chunk := batch[lo:min(lo+rollcall.MaxMailDestinations, len(batch))]
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < m.margin() {
@@ -274,7 +287,7 @@ func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []
 			msgs[i] = rollcall.MailMessage{To: o.e.Email, Data: m.templateData(o, courses[o.e.CourseID])}
 		}
 		results := m.Sender.Send(ctx, string(kind), msgs)
-		var done []rollcall.MailRef
+		var done, givenUp []rollcall.MailRef
 		outcome := map[rollcall.MailRef]string{}
 		retried := map[string]int{} // by status
 		var firstErr error
@@ -289,6 +302,7 @@ func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []
 				// Sending again would fail the same way: record it and move on.
 				st.Rejected++
 				done = append(done, o.ref)
+				givenUp = append(givenUp, o.ref)
 				outcome[o.ref] = "rejected " + r.Status
 				m.log().ErrorContext(ctx, "mailer: SES rejected a mail; not retried", "enrollment_id", o.ref.EnrollmentID,
 					"mail_seq", o.ref.Seq, "kind", kind, "status", r.Status, "error", errString(r.Err))
@@ -305,17 +319,25 @@ func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, batch []
 			m.log().WarnContext(ctx, "mailer: mail failed; retried", "kind", kind, "destinations", len(chunk),
 				"failed_by_status", retried, "error", errString(firstErr))
 		}
-		// Sent or given up: out of the owed-mail index even if its marker could not be
-		// written (the sweep would otherwise send it again).
-		m.mark(ctx, done, outcome)
-		dealt = append(dealt, done...)
+		marking.Add(1)
+		go func() {
+			defer marking.Done()
+			unmarked := m.mark(ctx, done, outcome)
+			if clearSent {
+				m.clearOwed(ctx, done)
+				return
+			}
+			// What was given up, and a mail whose marker could not be written, leave the
+			// index now: the sweep would send them again.
+			m.clearOwed(ctx, append(givenUp, unmarked...))
+		}()
 	}
-	return dealt
 }
 
-// mark writes the mail-sent markers, retrying a few times. A marker that still cannot be
-// written is logged, not failed: the mail went out, and failing the record would send it again.
-func (m *Mailer) mark(ctx context.Context, refs []rollcall.MailRef, outcome map[rollcall.MailRef]string) {
+// mark writes the mail-sent markers, retrying a few times, and returns those it could not
+// write. Those are logged, not failed: the mail went out, and failing the record would send it
+// again.
+func (m *Mailer) mark(ctx context.Context, refs []rollcall.MailRef, outcome map[rollcall.MailRef]string) (unmarked []rollcall.MailRef) {
 	for attempt := 0; len(refs) > 0 && attempt < 4; attempt++ {
 		if attempt > 0 {
 			select {
@@ -325,7 +347,7 @@ func (m *Mailer) mark(ctx context.Context, refs []rollcall.MailRef, outcome map[
 		}
 		failedRefs, err := m.Store.MarkMailSent(context.WithoutCancel(ctx), refs, outcome, m.now())
 		if err == nil && len(failedRefs) == 0 {
-			return
+			return nil
 		}
 		var retry []rollcall.MailRef
 		for _, r := range refs {
@@ -339,6 +361,7 @@ func (m *Mailer) mark(ctx context.Context, refs []rollcall.MailRef, outcome map[
 		m.log().ErrorContext(ctx, "mailer: mail sent but its marker could not be written; a re-delivery may send it again",
 			"mails", len(refs))
 	}
+	return refs
 }
 
 func (m *Mailer) margin() time.Duration {

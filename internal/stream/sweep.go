@@ -154,7 +154,7 @@ func (s *Sweeper) round(ctx context.Context, ids []string, before time.Time, st 
 	if len(owed) == 0 {
 		return true
 	}
-	failed := m.deliver(ctx, owed, cur, st)
+	failed := m.deliver(ctx, owed, cur, st, true)
 	return len(failed) < len(owed) || st.Sent+st.Rejected+st.AlreadySent+st.Stale > 0
 }
 
