@@ -81,7 +81,14 @@ func (a *API) resendInvitation(w http.ResponseWriter, r *http.Request, actor rol
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.Resource(r, e, a.Svc.Clock()))
+	// The resend answer alone adds last_sent_at and send_count (the other answers keep the
+	// resource's keys as they were).
+	res := a.Resource(r, e, a.Svc.Clock())
+	if !e.LastSentAt.IsZero() {
+		x := rfc3339(e.LastSentAt)
+		res.LastSentAt, res.SendCount = &x, e.SendCount
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 // resendCourseInvitations is POST /api/courses/{course_id}/invitations/resend with

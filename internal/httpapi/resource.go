@@ -91,10 +91,7 @@ func (a *API) Resource(r *http.Request, e *rollcall.Enrollment, now time.Time) E
 		x := rfc3339(e.EndAt)
 		res.EndAt = &x
 	}
-	if !e.LastSentAt.IsZero() {
-		x := rfc3339(e.LastSentAt)
-		res.LastSentAt, res.SendCount = &x, e.SendCount
-	}
+
 	return res
 }
 

@@ -47,6 +47,8 @@ func TestRepoTemplateFunctions(t *testing.T) {
 		{"CreateCourseEnrollment", "POST", "/api/courses/{course_id}/enrollments"},
 		{"DeleteEnrollment", "DELETE", "/api/enrollments/{id}"},
 		{"PatchEnrollment", "PATCH", "/api/enrollments/{id}"},
+		{"ResendInvitation", "POST", "/api/enrollments/{id}/resend"},
+		{"ResendCourseInvitations", "POST", "/api/courses/{course_id}/invitations/resend"},
 	}
 	if len(bulk.Routes) != len(want) {
 		t.Fatalf("routes = %+v", bulk.Routes)
