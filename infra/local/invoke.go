@@ -71,7 +71,11 @@ func cmdInvoke(args []string) error {
 	if err := ensureDemo(ctx, cfg, log); err != nil {
 		return err
 	}
-	inv := localstack.NewInvoker(c.tpl, lookup(cfg), log)
+	lk, err := lookup(c.tpl, cfg)
+	if err != nil {
+		return err
+	}
+	inv := localstack.NewInvoker(c.tpl, lk, log)
 	start := time.Now()
 	out, err := inv.Invoke(ctx, name, payload)
 	if err != nil {

@@ -54,8 +54,12 @@ func cmdRun(start time.Time, args []string) error {
 	if err := ensureDemo(ctx, cfg, log); err != nil {
 		return err
 	}
+	lk, err := lookup(c.tpl, cfg)
+	if err != nil {
+		return err
+	}
 	ls, err := localstack.Assemble(ctx, localstack.StackOptions{
-		Template: c.tpl, Lookup: lookup(cfg), DynamoDBEndpoint: st.ddb.Endpoint, TableName: c.tableName,
+		Template: c.tpl, Lookup: lk, DynamoDBEndpoint: st.ddb.Endpoint, TableName: c.tableName,
 		Streams: true, CheckpointDir: filepath.Join(c.dataDir, "streams"),
 		Schedules: true, FireOnStart: true, Logger: log,
 	})

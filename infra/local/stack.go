@@ -14,6 +14,7 @@ import (
 
 	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/app/functions"
+	"github.com/rollcall/rollcall/internal/localiam"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/samtemplate"
 )
@@ -197,11 +198,19 @@ func ensureDemo(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 	return nil
 }
 
-// lookup binds functions.Handler to a configuration for the localstack pieces.
-func lookup(cfg app.Config) localstack.HandlerLookup {
-	return func(ctx context.Context, logicalID string) (any, error) {
-		return functions.Handler(ctx, logicalID, cfg)
+// lookup binds functions.Handler to a configuration for the localstack pieces. Each function runs
+// with its own IAM policy from the template (localiam): a call its role would not be allowed
+// in AWS fails here too.
+func lookup(tpl *samtemplate.Template, cfg app.Config) (localstack.HandlerLookup, error) {
+	roles, err := localiam.FromTemplate(tpl, localiam.LocalValues(cfg.Stage, cfg.TableName, cfg.MailFrom))
+	if err != nil {
+		return nil, fmt.Errorf("function policies: %w", err)
 	}
+	return func(ctx context.Context, logicalID string) (any, error) {
+		c := cfg
+		c.Authorize = roles.Middleware(logicalID)
+		return functions.Handler(ctx, logicalID, c)
+	}, nil
 }
 
 func envOr(k, def string) string {

@@ -13,6 +13,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/aws/smithy-go/middleware"
 )
 
 // Config is everything a function needs from its environment.
@@ -51,6 +53,11 @@ type Config struct {
 	MailFrom           string
 	MailTemplatePrefix string // "rollcall-<stage>-"
 	MailSendRate       float64
+
+	// Authorize, when set, goes into the AWS SDK's APIOptions and authorizes every AWS call of
+	// the function before it is sent: the local stack sets it to the function's IAM policy
+	// from template.yaml (localiam), so a call AWS would refuse fails locally too. Nil in AWS.
+	Authorize func(*middleware.Stack) error
 
 	// Now is the clock; tests inject one. Nil means time.Now.
 	Now func() time.Time

@@ -92,6 +92,9 @@ func Build(ctx context.Context, c Config) (*Deps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
+	if c.Authorize != nil {
+		awsCfg.APIOptions = append(awsCfg.APIOptions, c.Authorize)
+	}
 	db := dynamodb.NewFromConfig(awsCfg, dynamo.MarkThrottling, func(o *dynamodb.Options) {
 		if c.DynamoDBEndpoint != "" {
 			o.BaseEndpoint = aws.String(c.DynamoDBEndpoint)

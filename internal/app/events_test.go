@@ -17,6 +17,7 @@ import (
 
 	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/app/functions"
+	"github.com/rollcall/rollcall/internal/localiam"
 	"github.com/rollcall/rollcall/internal/testenv"
 )
 
@@ -40,6 +41,12 @@ func lambdaConfig(t *testing.T) app.Config {
 // invoke runs a function's Lambda handler on a payload the way the Lambda runtime does.
 func invoke(t *testing.T, cfg app.Config, fn string, payload []byte) []byte {
 	t.Helper()
+	// The function runs with its IAM policy from template.yaml, as in the local stack.
+	roles, err := localiam.FromTemplate(testenv.Start(t).Template, localiam.LocalValues(cfg.Stage, cfg.TableName, cfg.MailFrom))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Authorize = roles.Middleware(fn)
 	h, err := functions.Handler(context.Background(), fn, cfg)
 	if err != nil {
 		t.Fatalf("%s: %v", fn, err)

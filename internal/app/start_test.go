@@ -4,9 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 
+	"github.com/rollcall/rollcall/internal/app/functions"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/samtemplate"
 )
@@ -43,9 +45,13 @@ func TestMainsStartTheirFunction(t *testing.T) {
 			t.Errorf("%s: %v", fn.LogicalID, err)
 			continue
 		}
-		call := regexp.MustCompile(`app\.Start\(` + regexp.QuoteMeta(strconv.Quote(fn.LogicalID)) + `\)`)
+		// The builder has the function's name (web.BulkEnrollFunction), as in the table.
+		call := regexp.MustCompile(`app\.Start\(` + regexp.QuoteMeta(strconv.Quote(fn.LogicalID)) + `, [a-z]+\.` + fn.LogicalID + `\)`)
 		if !call.Match(src) {
-			t.Errorf("%s: %s/main.go does not call app.Start(%q)", fn.LogicalID, m[1], fn.LogicalID)
+			t.Errorf("%s: %s/main.go does not call app.Start(%q, <package>.%s)", fn.LogicalID, m[1], fn.LogicalID, fn.LogicalID)
+		}
+		if !slices.Contains(functions.LogicalIDs(), fn.LogicalID) {
+			t.Errorf("%s: not in internal/app/functions' table", fn.LogicalID)
 		}
 	}
 }

@@ -25,7 +25,7 @@ func TestExpireThousandInRuns(t *testing.T) {
 	h.bulk("enroll", course, later, false, false)
 	h.advance(5 * 24 * time.Hour) // 15 days after the first invitations
 
-	fn, err := functions.Handler(context.Background(), "ExpireInvitationsFunction", h.cfg)
+	fn, err := functions.Handler(context.Background(), "ExpireInvitationsFunction", h.functionConfig("ExpireInvitationsFunction"))
 	if err != nil {
 		t.Fatal(err)
 	}

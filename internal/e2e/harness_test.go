@@ -22,6 +22,7 @@ import (
 	"github.com/rollcall/rollcall/internal/app/functions"
 	"github.com/rollcall/rollcall/internal/app/mail"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/localiam"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/rollcall"
 	"github.com/rollcall/rollcall/internal/ses"
@@ -62,6 +63,7 @@ type harness struct {
 	t      *testing.T
 	cfg    app.Config
 	deps   *app.Deps
+	roles  *localiam.Roles
 	server *httptest.Server
 	base   string
 	table  string
@@ -117,13 +119,24 @@ func newHarness(t *testing.T, o options) *harness {
 		Now:          h.clock,
 		Logger:       slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: level})),
 	}
+	// Every function runs with its own IAM policy from template.yaml, as in AWS; h.deps (the
+	// test's own access to the table) is not a function and has none.
+	roles, err := localiam.FromTemplate(env.Template, localiam.LocalValues(h.cfg.Stage, table, mailFrom))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.roles = roles
 	d, err := app.Build(context.Background(), h.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.deps = d
 	if o.instrument {
-		m, err := mail.NewMailer(context.Background(), d)
+		md, err := app.Build(context.Background(), h.functionConfig("MailerFunction"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := mail.NewMailer(context.Background(), md)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +159,7 @@ func newHarness(t *testing.T, o options) *harness {
 				return resp, nil
 			}, nil
 		}
-		return functions.Handler(ctx, id, h.cfg)
+		return functions.Handler(ctx, id, h.functionConfig(id))
 	}
 	// The stream runner polls every 50 ms so tests do not wait on make run's 250 ms.
 	ls, err := localstack.Assemble(context.Background(), localstack.StackOptions{
@@ -169,6 +182,14 @@ func newHarness(t *testing.T, o options) *harness {
 		}
 	})
 	return h
+}
+
+// functionConfig is the configuration a function runs with: the harness's, with the
+// function's IAM policy.
+func (h *harness) functionConfig(logicalID string) app.Config {
+	c := h.cfg
+	c.Authorize = h.roles.Middleware(logicalID)
+	return c
 }
 
 func mergeFailures(a, b events.DynamoDBEventResponse) events.DynamoDBEventResponse {

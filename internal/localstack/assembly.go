@@ -19,6 +19,8 @@ import (
 type StackOptions struct {
 	Template *samtemplate.Template
 	// Lookup builds a function's handler (functions.Handler bound to a Config, or a test's own).
+	// Callers running the real functions give each its IAM policy from the template
+	// (localiam.Roles.Middleware in app.Config.Authorize), as infra/local does.
 	Lookup HandlerLookup
 	// DynamoDBEndpoint and TableName locate the table whose stream feeds the stream functions.
 	DynamoDBEndpoint string

@@ -24,6 +24,7 @@ import (
 	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/app/functions"
 	"github.com/rollcall/rollcall/internal/auth"
+	"github.com/rollcall/rollcall/internal/localiam"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/samtemplate"
 	"github.com/rollcall/rollcall/internal/testenv"
@@ -114,10 +115,18 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		PublicBaseURL: st.URL, MailFrom: "no-reply@rollcall.local", MailTemplatePrefix: "rollcall-" + Stage + "-",
 		MailSendRate: 1000, Logger: o.FunctionLogger,
 	}
+	// Each function runs with its own IAM policy from the template, as in AWS.
+	roles, err := localiam.FromTemplate(tpl, localiam.LocalValues(cfg.Stage, cfg.TableName, cfg.MailFrom))
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	ls, err := localstack.Assemble(ctx, localstack.StackOptions{
 		Template: tpl,
 		Lookup: func(ctx context.Context, id string) (any, error) {
-			return functions.Handler(ctx, id, cfg)
+			c := cfg
+			c.Authorize = roles.Middleware(id)
+			return functions.Handler(ctx, id, c)
 		},
 		DynamoDBEndpoint: st.DynamoDBEndpoint, TableName: st.TableName,
 		Streams: !o.NoStreams, // no CheckpointDir: positions in memory
