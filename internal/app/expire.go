@@ -13,8 +13,8 @@ import (
 const ExpireMargin = 10 * time.Second
 
 // ExpireHandler is the ExpireInvitationsFunction: a scheduled event in, the run's counts out.
-func (d *Deps) ExpireHandler() func(ctx context.Context, ev json.RawMessage) (rollcall.ExpireResult, error) {
-	return func(ctx context.Context, _ json.RawMessage) (rollcall.ExpireResult, error) {
+func (d *Deps) ExpireHandler() func(ctx context.Context, ev json.RawMessage) (rollcall.ScheduledResult, error) {
+	return func(ctx context.Context, _ json.RawMessage) (rollcall.ScheduledResult, error) {
 		var deadline time.Time
 		if dl, ok := ctx.Deadline(); ok {
 			deadline = dl.Add(-ExpireMargin)
@@ -23,7 +23,7 @@ func (d *Deps) ExpireHandler() func(ctx context.Context, ev json.RawMessage) (ro
 				deadline = dl.Add(-until / 4)
 			}
 		}
-		return d.Service.ExpireDue(ctx, d.Service.Clock(), deadline)
+		return d.Service.ScheduledRun(ctx, d.Service.Clock(), deadline)
 	}
 }
 

@@ -92,7 +92,7 @@ func (s *Store) ExpiredInvitations(ctx context.Context, before time.Time, fn fun
 
 func encodeAudit(a *rollcall.AuditEntry) item {
 	pk, _ := EnrollmentKey(a.EnrollmentID)
-	it := key(pk, AuditSK(a.EnrollmentID, a.At, a.Version))
+	it := key(pk, auditEntrySK(a.EnrollmentID, a.At, a.Version, a.Index))
 	it["id"] = str(a.EnrollmentID)
 	it["course_id"] = str(a.CourseID)
 	it["email"] = str(a.Email)
@@ -108,6 +108,15 @@ func encodeAudit(a *rollcall.AuditEntry) item {
 	if a.StateBefore != "" {
 		it["state_before"] = str(string(a.StateBefore))
 	}
+	if a.Index > 0 {
+		it["idx"] = num(int64(a.Index))
+	}
+	if a.From != "" {
+		it["from"] = str(a.From)
+	}
+	if a.To != "" {
+		it["to"] = str(a.To)
+	}
 	return it
 }
 
@@ -117,6 +126,7 @@ func decodeAudit(it item) *rollcall.AuditEntry {
 		By: getS(it, "by"), At: getTime(it, "at"), Reason: getS(it, "reason"), Transition: getS(it, "transition"),
 		Source: getS(it, "source"), StateBefore: rollcall.State(getS(it, "state_before")),
 		StateAfter: rollcall.State(getS(it, "state_after")), Version: getN(it, "ver"),
+		Index: int(getN(it, "idx")), From: getS(it, "from"), To: getS(it, "to"),
 	}
 }
 

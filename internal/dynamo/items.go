@@ -100,6 +100,7 @@ func EncodeEnrollment(e *rollcall.Enrollment) item {
 	if !e.AcceptedAt.IsZero() {
 		it["accepted_at"] = str(FormatTime(e.AcceptedAt))
 	}
+	encodeEnd(it, e)
 	if e.TokenHash != "" {
 		it["token_hash"] = str(e.TokenHash)
 	}
@@ -113,7 +114,7 @@ func EncodeEnrollment(e *rollcall.Enrollment) item {
 	case e.State == rollcall.StateInvited && !e.ExpiresAt.IsZero():
 		it["GSI2PK"] = str(ExpiryIndexPK(shard))
 		it["GSI2SK"] = str(TimeSK(e.ExpiresAt, e.ID))
-	case e.Username != "" && (e.State == rollcall.StateActive || e.State == rollcall.StateUnenrolled):
+	case e.Username != "" && e.RealEnrollment():
 		it["GSI2PK"] = str(RecentIndexPK(shard))
 		it["GSI2SK"] = str(TimeSK(e.CreatedAt, e.ID))
 	}
@@ -125,6 +126,7 @@ func EncodeEnrollment(e *rollcall.Enrollment) item {
 		if c.Reason != "" {
 			it["chg_reason"] = str(c.Reason)
 		}
+		encodeChangeSides(it, c)
 	}
 	if len(e.InviteMails) > 0 {
 		ts := make([]string, len(e.InviteMails))
@@ -166,7 +168,9 @@ func DecodeEnrollment(it item) *rollcall.Enrollment {
 	if by := getS(it, "chg_tr"); by != "" {
 		e.LastChange = &rollcall.Change{By: getS(it, "chg_by"), At: getTime(it, "chg_at"), Reason: getS(it, "chg_reason"),
 			Transition: getS(it, "chg_tr"), Source: getS(it, "chg_src")}
+		decodeChangeSides(it, e.LastChange)
 	}
+	decodeEnd(it, e)
 	if e.Role == "" {
 		e.Role = rollcall.DefaultRole
 	}
@@ -188,16 +192,22 @@ func courseFields(c *rollcall.Course) item {
 	return item{
 		"course_id": str(c.ID), "title": str(c.Title), "cohorts": strList(c.Cohorts), "admins": strList(c.Admins),
 		"invitation_ttl_days": num(int64(c.InvitationTTLDays)),
-		"created_at":          str(FormatTime(c.CreatedAt)), "updated_at": str(FormatTime(c.UpdatedAt)),
-		// An organization's courses, for the email opt-in report (pattern 19).
+		"modes":               strList(c.Modes), "default_mode": str(c.EnrollmentMode()),
+		"enrollment_duration_days": num(int64(c.EnrollmentDurationDays)), "ending_notice_days": num(int64(c.EndingNoticeDays)),
+		"reminder_days": intList(c.ReminderDays), "require_acceptance": boolean(c.RequireAcceptance),
+		"created_at": str(FormatTime(c.CreatedAt)), "updated_at": str(FormatTime(c.UpdatedAt)),
+		// An organization's courses, for the email opt-in report (pattern 22).
 		"GSI2PK": str(OrgIndexPK(rollcall.CourseOrg(c.ID))), "GSI2SK": str(c.ID),
 	}
 }
 
 func decodeCourse(it item) *rollcall.Course {
-	return &rollcall.Course{ID: getS(it, "course_id"), Title: getS(it, "title"), Cohorts: getStrings(it, "cohorts"),
+	return decodeCourseDefaults(&rollcall.Course{ID: getS(it, "course_id"), Title: getS(it, "title"), Cohorts: getStrings(it, "cohorts"),
 		Admins: getStrings(it, "admins"), InvitationTTLDays: int(getN(it, "invitation_ttl_days")),
-		CreatedAt: getTime(it, "created_at"), UpdatedAt: getTime(it, "updated_at")}
+		CreatedAt: getTime(it, "created_at"), UpdatedAt: getTime(it, "updated_at"),
+		Modes: getStrings(it, "modes"), DefaultMode: getS(it, "default_mode"), RoleAdmins: getStringSet(it, "role_admins"),
+		EnrollmentDurationDays: int(getN(it, "enrollment_duration_days")), EndingNoticeDays: endingNoticeDays(it),
+		ReminderDays: getInts(it, "reminder_days"), RequireAcceptance: getBool(it, "require_acceptance")})
 }
 
 func encodeUser(pk string, u *rollcall.User) item {

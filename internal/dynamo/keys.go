@@ -11,6 +11,9 @@
 //	             GSI3PK=T#<token_hash>             (the latest invitation's token, kept after use)
 //	             GSI4PK=S#<course>#<state>#<shard> GSI4SK=<seq>               (every enrollment)
 //	             mail_owed_at GSI5PK=O#<shard> GSI5SK=<owed at>#<id>  (only while mail is owed)
+//	             end_at end_notice_at end_notice_sent reminders_sent
+//	             GSI6PK=W#<shard> GSI6SK=<due>#<id>   (only while the schedule has work on it:
+//	             an active enrollment's ending notice or end, an open invitation's reminder)
 //	user         PK=U#<lower(username)> SK=USER      username email created_at
 //	user/email   PK=P#<eh>          SK=USER          username email created_at
 //	course       PK=COURSE#<id>     SK=COURSE        title cohorts admins invitation_ttl_days ...
@@ -18,7 +21,8 @@
 //	email opt-in PK=U#<lower(username)> SK=OPTIN#<lower(org)>  org opted_in set_at
 //	preferences  PK=U#<lower(username)> SK=PREFS    p:<key> (one attribute per preference)
 //	lease        PK=LEASE#<course>  SK=LEASE         owner until ttl
-//	audit entry  PK=P#<eh>          SK=A#<ch>#<at>#<ver>   by reason transition source ...
+//	audit entry  PK=P#<eh>          SK=A#<ch>#<at>#<ver>[#<index>]   by reason transition source
+//	             from to idx ...   (index: the further changes of one write, e.g. a PATCH)
 //	mail sent    PK=P#<eh>          SK=M#<ch>#<seq>        ttl
 //	idempotency  PK=IDEM#<hash>     SK=IDEM          request_hash state attempt until status headers parts ttl
 //	             PK=IDEM#<hash>     SK=IDEM#<attempt>#<n>   body (gzipped part) ttl
@@ -62,6 +66,9 @@ const (
 	IndexState  = "GSI4"
 	// IndexMailOwed is sparse: an enrollment is in it only while it owes mail not yet sent.
 	IndexMailOwed = "GSI5"
+	// IndexDue is sparse: an enrollment is in it only while the schedule has work on it (an
+	// ending notice, an end, an invitation reminder), at the time that work is due.
+	IndexDue = "GSI6"
 )
 
 // Key prefixes.
@@ -81,6 +88,7 @@ const (
 	pfxToken      = "T#"
 	pfxState      = "S#"
 	pfxMailOwed   = "O#"
+	pfxDue        = "W#"
 	pfxMailRate   = "MAILRATE#"
 	skUser        = "USER"
 	skCourse      = "COURSE"
@@ -173,6 +181,16 @@ func AuditSK(id string, at time.Time, version int64) string {
 	return fmt.Sprintf("%s%s#%s#%012d", pfxAudit, id[16:], FormatTime(at), version)
 }
 
+// auditEntrySK is an entry's sort key: AuditSK, and for the further changes of one write
+// (index > 0) a suffix that sorts them after the first, in order.
+func auditEntrySK(id string, at time.Time, version int64, index int) string {
+	sk := AuditSK(id, at, version)
+	if index > 0 {
+		sk += fmt.Sprintf("#%02d", index)
+	}
+	return sk
+}
+
 // AuditPrefix is the SK prefix of one enrollment's audit entries.
 func AuditPrefix(id string) string { return pfxAudit + id[16:] + "#" }
 
@@ -180,6 +198,10 @@ func AuditPrefix(id string) string { return pfxAudit + id[16:] + "#" }
 func MailSentSK(id string, seq int64) string {
 	return fmt.Sprintf("%s%s#%012d", pfxMailSent, id[16:], seq)
 }
+
+// DueIndexPK is one shard of the enrollments the schedule has work on, in GSI6; the sort key
+// is TimeSK(when the work is due, id).
+func DueIndexPK(shard int) string { return fmt.Sprintf("%s%02d", pfxDue, shard) }
 
 // MailOwedIndexPK is one shard of the enrollments that owe mail, in GSI5; the sort key is
 // TimeSK(owed at, id), so a Query reads the longest-owed first. The keys are written with the

@@ -422,7 +422,8 @@ func buildIndexQuery(index, pkAttr, skAttr, lo, hi string, f rollcall.ListFilter
 		iq.names["#st"] = "state"
 		iq.values[":active"] = str(string(rollcall.StateActive))
 		iq.values[":unenrolled"] = str(string(rollcall.StateUnenrolled))
-		conds = append(conds, "attribute_exists(#u) AND #st IN (:active, :unenrolled)")
+		iq.values[":completed"] = str(string(rollcall.StateCompleted))
+		conds = append(conds, "attribute_exists(#u) AND #st IN (:active, :unenrolled, :completed)")
 	}
 	if f.State != "" {
 		iq.names["#st"] = "state"

@@ -29,7 +29,7 @@ func TestExpireThousandInRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expire := fn.(func(context.Context, json.RawMessage) (rollcall.ExpireResult, error))
+	expire := fn.(func(context.Context, json.RawMessage) (rollcall.ScheduledResult, error))
 	event := json.RawMessage(`{"version":"0","id":"e2e","detail-type":"Scheduled Event","source":"aws.events","time":"2026-12-08T09:00:00Z","resources":[],"detail":{}}`)
 
 	var (

@@ -9,10 +9,13 @@ import (
 // BulkOps are the operations of BulkEnrollFunction, by template.yaml event name.
 func (a *API) BulkOps() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
-		"BulkEnroll":             a.authed(a.idempotent(a.bulkEnroll)),
-		"AppsemblerBulkEnroll":   a.authed(a.idempotent(a.bulkEnroll)),
-		"CreateCourseEnrollment": a.authed(a.idempotent(a.createEnrollment)),
-		"DeleteEnrollment":       a.authed(a.deleteEnrollment),
+		"BulkEnroll":              a.authed(a.idempotent(a.bulkEnroll)),
+		"AppsemblerBulkEnroll":    a.authed(a.idempotent(a.bulkEnroll)),
+		"CreateCourseEnrollment":  a.authed(a.idempotent(a.createEnrollment)),
+		"DeleteEnrollment":        a.authed(a.deleteEnrollment),
+		"PatchEnrollment":         a.authed(a.idempotent(a.patchEnrollment)),
+		"ResendInvitation":        a.authed(a.idempotent(a.resendInvitation)),
+		"ResendCourseInvitations": a.authed(a.idempotent(a.resendCourseInvitations)),
 	}
 }
 

@@ -15,6 +15,7 @@ func (a *API) ListOps() map[string]http.HandlerFunc {
 		"ListCourseEnrollments": a.authed(a.listCourseEnrollments),
 		"ListUserEnrollments":   a.authed(a.listUserEnrollments),
 		"GetEnrollment":         a.authed(a.getEnrollment),
+		"EnrollmentHistory":     a.authed(a.enrollmentHistory),
 	}
 }
 

@@ -31,6 +31,9 @@ type EnrollmentResource struct {
 	UpdatedAt     string  `json:"updated_at"`
 	ExpiresAt     *string `json:"expires_at"`
 	AcceptedAt    *string `json:"accepted_at,omitempty"`
+	EndAt         *string `json:"end_at,omitempty"`
+	LastSentAt    *string `json:"last_sent_at,omitempty"`
+	SendCount     int     `json:"send_count,omitempty"`
 	Links         []Link  `json:"links"`
 	InvitationURL string  `json:"invitation_url,omitempty"`
 }
@@ -84,6 +87,11 @@ func (a *API) Resource(r *http.Request, e *rollcall.Enrollment, now time.Time) E
 		x := rfc3339(e.AcceptedAt)
 		res.AcceptedAt = &x
 	}
+	if !e.EndAt.IsZero() {
+		x := rfc3339(e.EndAt)
+		res.EndAt = &x
+	}
+
 	return res
 }
 

@@ -16,6 +16,11 @@ type AuditEntry struct {
 	StateBefore  State     `json:"state_before"` // "" when the enrollment did not exist
 	StateAfter   State     `json:"state_after"`
 	Version      int64     `json:"version"`
+	// Index numbers the changes of one write (0 for the first; see Change.More).
+	Index int `json:"index,omitempty"`
+	// From and To are the sides of a field change (mode, role, cohort, end date).
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
 }
 
 // AuditEntryOf is the entry for the change that turned before (nil = no item) into after, or
@@ -36,5 +41,25 @@ func AuditEntryOf(before, after *Enrollment) *AuditEntry {
 		EnrollmentID: after.ID, CourseID: after.CourseID, Email: after.Email,
 		By: c.By, At: c.At, Reason: c.Reason, Transition: c.Transition, Source: c.Source,
 		StateBefore: prevState, StateAfter: after.State, Version: after.Version,
+		From: c.From, To: c.To,
 	}
+}
+
+// AuditEntriesOf are the entries of every change the write from before to after made: the
+// item's change, then those that rode along with it (a PATCH of several fields).
+func AuditEntriesOf(before, after *Enrollment) []*AuditEntry {
+	first := AuditEntryOf(before, after)
+	if first == nil {
+		return nil
+	}
+	out := []*AuditEntry{first}
+	for i, st := range after.LastChange.More {
+		if i+1 >= historyIndexes {
+			break
+		}
+		e := *first
+		e.Index, e.Transition, e.From, e.To = i+1, st.Transition, st.From, st.To
+		out = append(out, &e)
+	}
+	return out
 }

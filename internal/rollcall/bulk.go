@@ -94,6 +94,9 @@ func (s *Service) runBulkRequest(ctx context.Context, actor Actor, req *BulkRequ
 			return nil, NonFieldError(fmt.Sprintf("cohort %s not found in course %s.", c, id))
 		}
 	}
+	if err := checkRoleAndMode(actor, req, courses); err != nil {
+		return nil, err
+	}
 
 	if dryRun {
 		users, err := s.Store.ResolveIdentifiers(ctx, Resolvable(req.Identifiers))

@@ -55,7 +55,7 @@ func (p *bulkPlan) ids(courses []string) []string {
 }
 
 func (p *bulkPlan) run(before map[string]*Enrollment) {
-	withCohort := p.req.Cohorts != nil
+	withCohort, withRole := p.req.Cohorts != nil, p.req.Role != ""
 	for i, courseID := range p.req.Courses {
 		state := map[string]*Enrollment{}
 		done := map[string]bool{}
@@ -74,11 +74,13 @@ func (p *bulkPlan) run(before map[string]*Enrollment) {
 				cur = before[id]
 			}
 			snap := SnapshotOf(cur, user != nil, p.now)
-			res := BulkResult{Identifier: ident, Before: snap, After: snap, WithCohort: withCohort}
+			res := BulkResult{Identifier: ident, Before: snap, After: snap, WithCohort: withCohort, WithRole: withRole}
 			if !done[id] {
 				done[id] = true
 				ed := Edit{Actor: p.actor.Username, Reason: p.req.Reason, Source: SourceBulk, Now: p.now,
-					EmailOwed: p.req.EmailStudents, AutoEnroll: p.req.AutoEnroll, Course: p.courses[courseID]}
+					EmailOwed: p.req.EmailStudents, AutoEnroll: p.req.AutoEnroll, Course: p.courses[courseID],
+					Role: p.req.Role, Mode: p.req.Mode, EndAt: p.req.EndFor(p.now),
+					InviteRegistered: p.req.InviteRegistered || p.courses[courseID] != nil && p.courses[courseID].RequireAcceptance}
 				if c := p.req.CohortFor(i); c != "" {
 					ed.Cohort, ed.SetCohort = c, true
 				}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Bulk enroll limits (docs/api.md#bulk-enroll).
@@ -35,6 +36,24 @@ type BulkRequest struct {
 	AutoEnroll    bool
 	EmailStudents bool
 	Reason        string
+	Role          string    // "" unless given: then results report each state's role
+	Mode          string    // "" unless given
+	EndAt         time.Time // zero unless given
+	DurationDays  int       // 0 unless given
+	// InviteRegistered: registered users get an invitation they accept, instead of being
+	// enrolled at once (as for a course with require_acceptance).
+	InviteRegistered bool
+}
+
+// EndFor is the end date the request gives enrollments made at now (zero: none given).
+func (r *BulkRequest) EndFor(now time.Time) time.Time {
+	if !r.EndAt.IsZero() {
+		return r.EndAt
+	}
+	if r.DurationDays > 0 {
+		return now.AddDate(0, 0, r.DurationDays).UTC().Truncate(time.Second)
+	}
+	return time.Time{}
 }
 
 // Pairs is the identifier x course count the request limit applies to.
@@ -117,7 +136,7 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 		}
 	}
 
-	for _, name := range []string{"auto_enroll", "email_students"} {
+	for _, name := range []string{"auto_enroll", "email_students", "invite_registered"} {
 		if fd := f[name]; fd.Present && fd.multiple() {
 			v.Add(name, "Expected a single value, not a list.")
 		}
@@ -128,6 +147,9 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 	}
 	if r.EmailStudents, valid = parseBool(f["email_students"]); !valid {
 		v.Add("email_students", msgInvalidBoolean)
+	}
+	if r.InviteRegistered, valid = parseBool(f["invite_registered"]); !valid {
+		v.Add("invite_registered", msgInvalidBoolean)
 	}
 
 	if c, ok := f["cohorts"]; ok && c.Present {
@@ -143,6 +165,10 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 			}
 		}
 	}
+
+	r.Role = parseChoice(f, "role", ValidRole, v)
+	r.Mode = parseChoice(f, "mode", ValidMode, v)
+	parseEnd(f, r, v)
 
 	if rs, ok := f["reason"]; ok && rs.Present {
 		r.Reason = strings.TrimSpace(strings.Join(rs.Values, " "))
@@ -161,6 +187,15 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 	}
 
 	// Cross-field rules, in the serializer's order.
+	if (r.Role != "" || r.Mode != "") && r.Action != "enroll" {
+		return nil, NonFieldError("Roles and modes can only be used for enrollments.")
+	}
+	if (!r.EndAt.IsZero() || r.DurationDays > 0) && r.Action != "enroll" {
+		return nil, NonFieldError("End dates can only be used for enrollments.")
+	}
+	if !r.EndAt.IsZero() && r.DurationDays > 0 {
+		return nil, NonFieldError("Give end_at or duration_days, not both.")
+	}
 	if r.Cohorts != nil {
 		if r.Action != "enroll" {
 			return nil, NonFieldError("Cohorts can only be used for enrollments.")
@@ -181,6 +216,24 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 		r.Cohorts = cohorts
 	}
 	return r, nil
+}
+
+// parseChoice reads an optional single-valued choice ("" when absent or blank).
+func parseChoice(f Fields, name string, valid func(string) bool, v *ValidationError) string {
+	fd, ok := f[name]
+	if !ok || !fd.Present {
+		return ""
+	}
+	if fd.multiple() || fd.Invalid || fd.Bool != nil {
+		v.Add(name, "Expected a single value, not a list.")
+		return ""
+	}
+	s := single(fd)
+	if s != "" && !valid(s) {
+		v.Add(name, fmt.Sprintf("%q is not a valid choice.", s))
+		return ""
+	}
+	return s
 }
 
 // splitField flattens a field into items: each string (or list element) split by split.
@@ -261,6 +314,7 @@ type Snapshot struct {
 	User       bool
 	AutoEnroll bool
 	Cohort     *string // reported only when the request named cohorts
+	Role       *string // reported only when the request named a role
 }
 
 // BulkResult is one identifier occurrence's outcome.
@@ -270,6 +324,7 @@ type BulkResult struct {
 	InvalidIdentifier bool
 	Error             bool
 	WithCohort        bool // the request named cohorts: report "cohort"
+	WithRole          bool // the request named a role: report "role"
 }
 
 // MarshalJSON writes exactly the keys Open edX writes.
@@ -290,6 +345,9 @@ func (r BulkResult) MarshalJSON() ([]byte, error) {
 		m := map[string]any{"enrollment": s.Enrollment, "allowed": s.Allowed, "user": s.User, "auto_enroll": s.AutoEnroll}
 		if r.WithCohort {
 			m["cohort"] = s.Cohort
+		}
+		if r.WithRole {
+			m["role"] = s.Role
 		}
 		return m
 	}

@@ -14,6 +14,14 @@ type CourseInput struct {
 	Cohorts           []string `json:"cohorts"`
 	Admins            []string `json:"admins"`
 	InvitationTTLDays *int     `json:"invitation_ttl_days"`
+	Modes             []string `json:"modes"`
+	DefaultMode       *string  `json:"default_mode"`
+	// EnrollmentDurationDays (0 = none), EndingNoticeDays (default 7, 0 = no notice) and
+	// ReminderDays (days after an invitation that a reminder goes out).
+	EnrollmentDurationDays *int  `json:"enrollment_duration_days"`
+	EndingNoticeDays       *int  `json:"ending_notice_days"`
+	ReminderDays           []int `json:"reminder_days"`
+	RequireAcceptance      *bool `json:"require_acceptance"`
 }
 
 // PutCourse creates or replaces a course (staff only).
@@ -62,6 +70,37 @@ func (s *Service) PutCourse(ctx context.Context, actor Actor, id string, in Cour
 			c.InvitationTTLDays = d
 		}
 	}
+	c.Modes, c.DefaultMode = []string{DefaultMode}, DefaultMode
+	if in.Modes != nil {
+		c.Modes = []string{}
+		for _, m := range in.Modes {
+			if !ValidMode(m) {
+				v.Add("modes", fmt.Sprintf("%q is not a valid choice.", m))
+				break
+			}
+			if !slices.Contains(c.Modes, m) {
+				c.Modes = append(c.Modes, m)
+			}
+		}
+		if len(c.Modes) == 0 {
+			if len(in.Modes) == 0 {
+				v.Add("modes", "This list may not be empty.")
+			}
+		} else {
+			c.DefaultMode = c.Modes[0]
+		}
+	}
+	if in.DefaultMode != nil {
+		switch m := *in.DefaultMode; {
+		case !ValidMode(m):
+			v.Add("default_mode", fmt.Sprintf("%q is not a valid choice.", m))
+		case !slices.Contains(c.Modes, m):
+			v.Add("default_mode", fmt.Sprintf("Mode %s is not among the course's modes.", m))
+		default:
+			c.DefaultMode = m
+		}
+	}
+	lifecycleInput(in, c, v)
 	if err := v.OrNil(); err != nil {
 		return nil, false, err
 	}

@@ -18,6 +18,9 @@ type InvitationStore interface {
 	// fn returns false. The pages come from an eventually consistent index (re-read the items
 	// before acting on them) and may be delivered from several goroutines at once.
 	ExpiredInvitations(ctx context.Context, before time.Time, fn func(page []*Enrollment) bool) error
+	// DueWork calls fn with pages of enrollments (ids only) whose scheduled work (see
+	// Enrollment.DueAt) is due at or before before; fn may run on several goroutines at once.
+	DueWork(ctx context.Context, before time.Time, fn func(page []*Enrollment) bool) error
 
 	// AuditEntries lists the audit trail of one enrollment, oldest first.
 	AuditEntries(ctx context.Context, id string) ([]*AuditEntry, error)

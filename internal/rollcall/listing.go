@@ -56,7 +56,7 @@ type ListFilter struct {
 
 // Matches reports whether f selects e.
 func (f ListFilter) Matches(e *Enrollment) bool {
-	if f.Registered && !(e.Registered() && (e.State == StateActive || e.State == StateUnenrolled)) {
+	if f.Registered && !(e.Registered() && e.RealEnrollment()) {
 		return false
 	}
 	if f.State != "" && e.Effective(f.Now) != f.State {

@@ -9,13 +9,31 @@ import (
 
 // Course is a course that learners can be enrolled in.
 type Course struct {
-	ID                string    `json:"course_id"`
-	Title             string    `json:"title"`
-	Cohorts           []string  `json:"cohorts"`
-	Admins            []string  `json:"admins"`
-	InvitationTTLDays int       `json:"invitation_ttl_days"`
-	CreatedAt         time.Time `json:"created_at"`
-	UpdatedAt         time.Time `json:"updated_at"`
+	ID                string   `json:"course_id"`
+	Title             string   `json:"title"`
+	Cohorts           []string `json:"cohorts"`
+	Admins            []string `json:"admins"`
+	InvitationTTLDays int      `json:"invitation_ttl_days"`
+	// EnrollmentDurationDays (0: none) gives new enrollments an end date that many days out;
+	// EndingNoticeDays is how long before the end the enrollment_ending mail goes out.
+	EnrollmentDurationDays int `json:"enrollment_duration_days"`
+	EndingNoticeDays       int `json:"ending_notice_days"`
+	// ReminderDays are the days after an invitation that a reminder mail goes out while it
+	// is open (each once).
+	ReminderDays []int `json:"reminder_days"`
+	// RequireAcceptance: registered users are invited (and accept) rather than enrolled.
+	RequireAcceptance bool `json:"require_acceptance"`
+	// Modes are the enrollment modes the course offers (default ["audit"]) and DefaultMode the
+	// one an enrollment gets unless the request names one.
+	Modes       []string  `json:"modes"`
+	DefaultMode string    `json:"default_mode"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+
+	// RoleAdmins are the usernames whose active ta or instructor enrollment makes them admins
+	// of the course. The audit function keeps the set from the table's stream, so checking a
+	// permission reads nothing more than the course.
+	RoleAdmins []string `json:"-"`
 }
 
 // MaxCourseItemBytes bounds a course's stored size (DynamoDB refuses items over 400 KB; the
@@ -31,6 +49,9 @@ func (c *Course) approxItemBytes() int {
 	for _, x := range c.Admins {
 		n += len(x) + 3
 	}
+	for _, x := range c.Modes {
+		n += len(x) + 3
+	}
 	return n
 }
 
@@ -41,16 +62,35 @@ const DefaultInvitationTTLDays = 14
 func (c *Course) HasCohort(name string) bool { return slices.Contains(c.Cohorts, name) }
 
 // IsAdmin reports whether username administers the course (case-insensitive, as usernames are).
+// An active ta or instructor enrollment makes its user an admin too (RoleAdmins).
 func (c *Course) IsAdmin(username string) bool {
 	if username == "" {
 		return false
 	}
-	for _, a := range c.Admins {
-		if NormalizeUsername(a) == NormalizeUsername(username) {
-			return true
+	for _, list := range [][]string{c.Admins, c.RoleAdmins} {
+		for _, a := range list {
+			if NormalizeUsername(a) == NormalizeUsername(username) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// OffersMode reports whether the course offers mode (a course that names none offers audit).
+func (c *Course) OffersMode(mode string) bool {
+	if len(c.Modes) == 0 {
+		return mode == DefaultMode
+	}
+	return slices.Contains(c.Modes, mode)
+}
+
+// EnrollmentMode is the mode an enrollment gets unless the request names one.
+func (c *Course) EnrollmentMode() string {
+	if c == nil || c.DefaultMode == "" {
+		return DefaultMode
+	}
+	return c.DefaultMode
 }
 
 // InvitationTTL is how long an invitation into this course stays open.
@@ -102,12 +142,14 @@ const (
 	StateDeclined   State = "declined"
 	StateExpired    State = "expired"
 	StateUnenrolled State = "unenrolled"
+	// StateCompleted is an enrollment that ended at its end date (is_active false).
+	StateCompleted State = "completed"
 )
 
 // ValidState reports whether s names a state.
 func ValidState(s string) bool {
 	switch State(s) {
-	case StateInvited, StateActive, StateDeclined, StateExpired, StateUnenrolled:
+	case StateInvited, StateActive, StateDeclined, StateExpired, StateUnenrolled, StateCompleted:
 		return true
 	}
 	return false
@@ -120,6 +162,10 @@ const (
 	MailEnrolled   MailKind = "enrolled"
 	MailInvited    MailKind = "invited"
 	MailUnenrolled MailKind = "unenrolled"
+	// MailEnrollmentEnding is the notice sent ending_notice_days before an enrollment's end.
+	MailEnrollmentEnding MailKind = "enrollment_ending"
+	// MailReminder reminds an invitee of an open invitation (the course's reminder_days).
+	MailReminder MailKind = "reminder"
 )
 
 // Change is the audit record of one enrollment change; the item carries its latest change and
@@ -130,6 +176,17 @@ type Change struct {
 	Reason     string    `json:"reason,omitempty"`
 	Transition string    `json:"transition"`
 	Source     string    `json:"source"` // bulk_enroll, api, invitation, registration, expiry
+	// From and To name the two sides of Transition when they are not an enrollment state
+	// (a mode, a role, a cohort, an end date); empty for the state transitions.
+	From, To string `json:"-"`
+	// More are further changes made by the same write (a PATCH of several fields): each is
+	// an audit entry of its own.
+	More []Step `json:"-"`
+}
+
+// Step is one change among several made by one write.
+type Step struct {
+	Transition, From, To string
 }
 
 // Enrollment is one person's relation to one course: an open invitation, an active
@@ -147,6 +204,21 @@ type Enrollment struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	ExpiresAt  time.Time // open invitations only (not those accepted pending sign-up)
+	EndAt      time.Time // when the enrollment ends (zero: it does not)
+	// EndNoticeAt is when the enrollment_ending mail is due (EndAt less the course's
+	// ending_notice_days); EndNoticeSent that it was owed once already.
+	EndNoticeAt   time.Time
+	EndNoticeSent bool
+	// InvitedAt is when the open invitation was made; ReminderDays (copied from the course
+	// then) are the days after it that a reminder goes out, RemindersSent how many did.
+	InvitedAt     time.Time
+	ReminderDays  []int
+	RemindersSent int
+	// LastSentAt and SendCount are the latest invitation mail owed and how many were;
+	// ResentAt is the latest resend (one a day).
+	LastSentAt time.Time
+	SendCount  int
+	ResentAt   time.Time
 	AcceptedAt time.Time // an open invitation accepted pending sign-up (its token is used)
 
 	// TokenHash is base64url(SHA-256(token)) of the latest invitation (kept after it ends, so
@@ -178,6 +250,12 @@ type Enrollment struct {
 
 // MaxInviteMailsPerDay is how many invitation mails one address gets for one course in 24 h.
 const MaxInviteMailsPerDay = 3
+
+// RealEnrollment reports the states of a real enrollment (not an invitation): the so2 list
+// shows them for registered users.
+func (e *Enrollment) RealEnrollment() bool {
+	return e.State == StateActive || e.State == StateUnenrolled || e.State == StateCompleted
+}
 
 // Registered reports whether the enrollment belongs to an account.
 func (e *Enrollment) Registered() bool { return e.Username != "" }

@@ -10,6 +10,7 @@ import (
 type Store interface {
 	ListingStore    // listing.go
 	InvitationStore // invitations.go
+	HistoryStore    // lifecycle.go
 
 	GetCourse(ctx context.Context, id string) (*Course, error) // ErrNotFound
 	GetCourses(ctx context.Context, ids []string) (map[string]*Course, error)

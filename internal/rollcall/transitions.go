@@ -51,6 +51,10 @@ func SnapshotOf(e *Enrollment, registered bool, now time.Time) Snapshot {
 		c := e.Cohort
 		s.Cohort = &c
 	}
+	if e.Effective(now) == StateActive || e.Effective(now) == StateInvited {
+		r := e.Role
+		s.Role = &r
+	}
 	return s
 }
 
@@ -65,6 +69,11 @@ type Edit struct {
 	SetCohort  bool
 	AutoEnroll bool
 	Course     *Course
+	Role       string    // the role to give ("" = keep, or the default for a new enrollment)
+	Mode       string    // the mode to give ("" = keep, or the course's default for a new one)
+	EndAt      time.Time // the end date to give (zero = keep, or the course's duration for a new one)
+	// InviteRegistered: a registered user who is not enrolled gets an invitation to accept.
+	InviteRegistered bool
 }
 
 // newEnrollment is the zero state of (course, email) before anything happened.
@@ -85,36 +94,85 @@ func newEnrollment(courseID, email string, now time.Time) *Enrollment {
 // differs; cur is not modified.
 func Enroll(cur *Enrollment, courseID, email string, user *User, ed Edit) (*Enrollment, bool) {
 	next := cloneOrNew(cur, courseID, email, ed.Now)
+	if cur == nil && ed.Course != nil {
+		next.Mode = ed.Course.EnrollmentMode()
+	}
 	eff := cur.Effective(ed.Now)
 	cohortChanged := ed.SetCohort && next.Cohort != ed.Cohort
 	if ed.SetCohort {
 		next.Cohort = ed.Cohort
 	}
+	// A role or mode the request names changes an existing enrollment too; each such change
+	// is an audit entry of its own.
+	var fields []Step
+	if ed.Role != "" && next.Role != ed.Role {
+		if cur != nil {
+			fields = append(fields, fieldChange(next.Role, ed.Role))
+		}
+		next.Role = ed.Role
+	}
+	if ed.Mode != "" && next.Mode != ed.Mode {
+		if cur != nil {
+			fields = append(fields, fieldChange(next.Mode, ed.Mode))
+		}
+		next.Mode = ed.Mode
+	}
+	if end := ed.endFor(eff); !end.IsZero() && !end.Equal(next.EndAt) {
+		if cur != nil {
+			fields = append(fields, fieldChange(timeText(next.EndAt), timeText(end)))
+		}
+		next.setEnd(end, ed.Course)
+	}
+	if user != nil && ed.InviteRegistered && eff != StateActive {
+		next.Username = user.Username
+		if eff == StateInvited {
+			autoEnroll := ed.AutoEnroll || !cur.AcceptedAt.IsZero()
+			stateChanged := next.AutoEnroll != autoEnroll || cohortChanged || cur.Username != user.Username
+			if !stateChanged && len(fields) == 0 {
+				return cur, false
+			}
+			next.AutoEnroll = autoEnroll
+			next.recordWith(ed, stateChanged, AllowedToAllowed, fields)
+			return next, true
+		}
+		next.invite(ed)
+		next.record(ed, UnenrolledToAllowed, mailIf(ed.EmailOwed, MailInvited))
+		next.LastChange.More = fields
+		return next, true
+	}
 	if user != nil {
 		next.Username = user.Username
 		if eff == StateActive {
-			if !cohortChanged {
+			if !cohortChanged && len(fields) == 0 {
 				return cur, false
 			}
-			next.record(ed, EnrolledToEnrolled, "")
+			next.recordWith(ed, cohortChanged, EnrolledToEnrolled, fields)
 			return next, true
 		}
 		from := UnenrolledToEnrolled
-		if eff == StateInvited {
+		switch eff {
+		case StateInvited:
 			from = AllowedToEnrolled
+		case StateCompleted:
+			from = CompletedToEnrolled
+		}
+		if !next.EndAt.IsZero() && !next.EndAt.After(ed.Now) {
+			next.setEnd(time.Time{}, ed.Course) // an end that has passed would complete it again at once
 		}
 		next.activate()
 		next.record(ed, from, mailIf(ed.EmailOwed, MailEnrolled))
+		next.LastChange.More = fields
 		return next, true
 	}
 	if eff == StateInvited {
 		// An invitation accepted pending sign-up stays auto-enroll: the learner said yes.
 		autoEnroll := ed.AutoEnroll || !cur.AcceptedAt.IsZero()
-		if next.AutoEnroll == autoEnroll && !cohortChanged {
+		stateChanged := next.AutoEnroll != autoEnroll || cohortChanged
+		if !stateChanged && len(fields) == 0 {
 			return cur, false
 		}
 		next.AutoEnroll = autoEnroll
-		next.record(ed, AllowedToAllowed, "")
+		next.recordWith(ed, stateChanged, AllowedToAllowed, fields)
 		return next, true
 	}
 	if eff == StateActive {
@@ -123,7 +181,18 @@ func Enroll(cur *Enrollment, courseID, email string, user *User, ed Edit) (*Enro
 	}
 	next.invite(ed)
 	next.record(ed, UnenrolledToAllowed, mailIf(ed.EmailOwed, MailInvited))
+	next.LastChange.More = fields
 	return next, true
+}
+
+// recordWith stamps a change that keeps the state: the state's own transition (when the
+// state's details changed) and the field changes, each an audit entry.
+func (e *Enrollment) recordWith(ed Edit, stateChanged bool, transition string, fields []Step) {
+	var steps []Step
+	if stateChanged || len(fields) == 0 {
+		steps = append(steps, Step{Transition: transition})
+	}
+	e.recordSteps(ed, append(steps, fields...))
 }
 
 // Unenroll applies the bulk "unenroll" action: an active enrollment ends, an open invitation is
@@ -269,6 +338,7 @@ func (e *Enrollment) invite(ed Edit) {
 		ttl = ed.Course.InvitationTTL()
 	}
 	e.ExpiresAt = ed.Now.Add(ttl).UTC()
+	e.scheduleReminders(ed.Now, ed.Course)
 }
 
 // clearInvitation ends an invitation's life as an answerable token. The token hash stays, so
@@ -298,6 +368,8 @@ func (e *Enrollment) record(ed Edit, transition string, mail MailKind) {
 			mail, e.MailSkipped = "", true
 		} else {
 			recent = append(recent, e.UpdatedAt)
+			e.LastSentAt = e.UpdatedAt
+			e.SendCount++
 		}
 		e.InviteMails = recent
 	}

@@ -46,6 +46,9 @@ func TestRepoTemplateFunctions(t *testing.T) {
 		{"AppsemblerBulkEnroll", "POST", "/appsembler/bulk_enroll"},
 		{"CreateCourseEnrollment", "POST", "/api/courses/{course_id}/enrollments"},
 		{"DeleteEnrollment", "DELETE", "/api/enrollments/{id}"},
+		{"PatchEnrollment", "PATCH", "/api/enrollments/{id}"},
+		{"ResendInvitation", "POST", "/api/enrollments/{id}/resend"},
+		{"ResendCourseInvitations", "POST", "/api/courses/{course_id}/invitations/resend"},
 	}
 	if len(bulk.Routes) != len(want) {
 		t.Fatalf("routes = %+v", bulk.Routes)
@@ -145,11 +148,11 @@ func TestRepoTemplateTable(t *testing.T) {
 	if in.BillingMode != types.BillingModePayPerRequest || in.ProvisionedThroughput != nil {
 		t.Errorf("billing %v %v", in.BillingMode, in.ProvisionedThroughput)
 	}
-	if len(in.AttributeDefinitions) != 11 || len(in.KeySchema) != 2 ||
+	if len(in.AttributeDefinitions) != 13 || len(in.KeySchema) != 2 ||
 		aws.ToString(in.KeySchema[0].AttributeName) != "PK" || in.KeySchema[0].KeyType != types.KeyTypeHash {
 		t.Errorf("keys %+v %+v", in.AttributeDefinitions, in.KeySchema)
 	}
-	if len(in.GlobalSecondaryIndexes) != 5 {
+	if len(in.GlobalSecondaryIndexes) != 6 {
 		t.Fatalf("gsis %+v", in.GlobalSecondaryIndexes)
 	}
 	g1, g3 := in.GlobalSecondaryIndexes[0], in.GlobalSecondaryIndexes[2]
@@ -185,7 +188,7 @@ func TestRepoTemplateEmailTemplates(t *testing.T) {
 	}
 	// Every template in English and in Spanish, French and Brazilian Portuguese.
 	var want []string
-	for _, kind := range []string{"enrolled", "invited", "unenrolled"} {
+	for _, kind := range []string{"enrolled", "invited", "unenrolled", "reminder", "enrollment_ending"} {
 		for _, lang := range []string{"", "-es", "-fr", "-pt-br"} {
 			want = append(want, "rollcall-local-"+kind+lang)
 		}

@@ -44,16 +44,16 @@ func (a *Auditor) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 	var entries []*rollcall.AuditEntry
 	var seqs []string
 	for _, c := range changes {
-		if e := rollcall.AuditEntryOf(c.Old, c.New); e != nil {
+		for _, e := range rollcall.AuditEntriesOf(c.Old, c.New) {
 			entries = append(entries, e)
 			seqs = append(seqs, c.Seq)
 		}
 	}
+	failed := a.syncRoleAdmins(ctx, changes)
 	if len(entries) == 0 {
-		return failures(ev, nil), nil
+		return failures(ev, failed), nil
 	}
 	failedIdx, err := a.Store.WriteAuditEntries(ctx, entries)
-	failed := map[string]bool{}
 	for i, ferr := range failedIdx {
 		failed[seqs[i]] = true
 		if err == nil {

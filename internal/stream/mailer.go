@@ -119,9 +119,19 @@ func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.D
 	return failures(ev, failed), st
 }
 
+// mailKinds are the template kinds, in the order a wave sends them.
+var mailKinds = []rollcall.MailKind{rollcall.MailInvited, rollcall.MailReminder, rollcall.MailEnrolled,
+	rollcall.MailEnrollmentEnding, rollcall.MailUnenrolled}
+
+// linksInvitation reports the mail that carries the invitation's link: sent only while that
+// invitation is still open with the same token.
+func linksInvitation(k rollcall.MailKind) bool {
+	return k == rollcall.MailInvited || k == rollcall.MailReminder
+}
+
 func knownKind(k rollcall.MailKind) bool {
 	switch k {
-	case rollcall.MailEnrolled, rollcall.MailInvited, rollcall.MailUnenrolled:
+	case rollcall.MailEnrolled, rollcall.MailInvited, rollcall.MailUnenrolled, rollcall.MailReminder, rollcall.MailEnrollmentEnding:
 		return true
 	}
 	return false
@@ -156,7 +166,7 @@ func (m *Mailer) deliver(ctx context.Context, owed []owedMail, current map[strin
 	for i, o := range owed {
 		refs[i] = o.ref
 		courseIDs = append(courseIDs, o.e.CourseID)
-		if o.kind == rollcall.MailInvited {
+		if linksInvitation(o.kind) {
 			inviteIDs = append(inviteIDs, o.ref.EnrollmentID)
 		}
 	}
@@ -191,12 +201,12 @@ func (m *Mailer) deliver(ctx context.Context, owed []owedMail, current map[strin
 		case sent[o.ref]:
 			st.AlreadySent++
 			resolved = append(resolved, o.ref)
-		case o.kind == rollcall.MailInvited && !stillOpen(o.e, current[o.ref.EnrollmentID], now):
+		case linksInvitation(o.kind) && !stillOpen(o.e, current[o.ref.EnrollmentID], now):
 			st.Stale++
 			resolved = append(resolved, o.ref)
 			m.log().InfoContext(ctx, "mailer: invitation moved on before its mail went out; not sent",
 				"enrollment_id", o.ref.EnrollmentID, "mail_seq", o.ref.Seq)
-		case o.kind == rollcall.MailInvited && !m.canLink(o.e):
+		case linksInvitation(o.kind) && !m.canLink(o.e):
 			st.Stale++
 			m.log().ErrorContext(ctx, "mailer: the key that made this invitation's link is no longer in the key ring; not sent",
 				"enrollment_id", o.ref.EnrollmentID, "mail_seq", o.ref.Seq)
@@ -272,7 +282,7 @@ var kindsAndLanguages = func() (out []struct {
 	kind rollcall.MailKind
 	lang string
 }) {
-	for _, k := range []rollcall.MailKind{rollcall.MailInvited, rollcall.MailEnrolled, rollcall.MailUnenrolled} {
+	for _, k := range mailKinds {
 		for _, l := range MailLanguages {
 			out = append(out, struct {
 				kind rollcall.MailKind
@@ -407,7 +417,10 @@ func (m *Mailer) templateData(o owedMail, c *rollcall.Course) map[string]string 
 	// trusting the renderer to (a course title may hold "<" or "&").
 	d := map[string]string{"name": name, "course_title": title, "course_id": e.CourseID, "invitation_url": "", "expires_at": "",
 		"name_html": html.EscapeString(name), "course_title_html": html.EscapeString(title), "course_id_html": html.EscapeString(e.CourseID)}
-	if o.kind == rollcall.MailInvited {
+	if o.kind == rollcall.MailEnrollmentEnding {
+		d["end_at"] = HumanTime(e.EndAt)
+	}
+	if linksInvitation(o.kind) {
 		token, _ := m.Keys.TokenFor(e.ID, e.TokenNonce)
 		d["invitation_url"] = strings.TrimRight(m.BaseURL, "/") + "/invitations/" + token
 		d["expires_at"] = HumanTimeIn(e.ExpiresAt, o.lang, o.loc)

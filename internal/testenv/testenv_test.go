@@ -25,7 +25,7 @@ func TestNewTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Table.TableStatus != types.TableStatusActive || len(out.Table.GlobalSecondaryIndexes) != 5 ||
+	if out.Table.TableStatus != types.TableStatusActive || len(out.Table.GlobalSecondaryIndexes) != 6 ||
 		out.Table.LatestStreamArn == nil {
 		t.Errorf("table %+v", out.Table)
 	}
@@ -51,7 +51,7 @@ func TestNewTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Table.LatestStreamArn != nil || len(out.Table.GlobalSecondaryIndexes) != 5 {
+	if out.Table.LatestStreamArn != nil || len(out.Table.GlobalSecondaryIndexes) != 6 {
 		t.Errorf("table without stream %+v", out.Table)
 	}
 }

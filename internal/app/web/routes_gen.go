@@ -21,6 +21,9 @@ func Routes(logicalID string) []httpapi.Route {
 			{Name: "AppsemblerBulkEnroll", Method: "POST", Path: "/appsembler/bulk_enroll"},
 			{Name: "CreateCourseEnrollment", Method: "POST", Path: "/api/courses/{course_id}/enrollments"},
 			{Name: "DeleteEnrollment", Method: "DELETE", Path: "/api/enrollments/{id}"},
+			{Name: "PatchEnrollment", Method: "PATCH", Path: "/api/enrollments/{id}"},
+			{Name: "ResendInvitation", Method: "POST", Path: "/api/enrollments/{id}/resend"},
+			{Name: "ResendCourseInvitations", Method: "POST", Path: "/api/courses/{course_id}/invitations/resend"},
 		}
 	case "InvitationsFunction":
 		return []httpapi.Route{
@@ -45,6 +48,7 @@ func Routes(logicalID string) []httpapi.Route {
 			{Name: "ListCourseEnrollments", Method: "GET", Path: "/api/courses/{course_id}/enrollments"},
 			{Name: "ListUserEnrollments", Method: "GET", Path: "/api/users/{username}/enrollments"},
 			{Name: "GetEnrollment", Method: "GET", Path: "/api/enrollments/{id}"},
+			{Name: "EnrollmentHistory", Method: "GET", Path: "/api/enrollments/{id}/history"},
 		}
 	case "UserApiFunction":
 		return []httpapi.Route{
