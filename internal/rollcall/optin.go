@@ -2,7 +2,6 @@ package rollcall
 
 import (
 	"context"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -34,7 +33,7 @@ type OptIns struct {
 	Store OptInStore
 }
 
-var orgPattern = regexp.MustCompile(`^[A-Za-z0-9_.~-]{1,255}$`)
+var orgPattern = lazyRegexp(`^[A-Za-z0-9_.~-]{1,255}$`) // compiled on first use: {1,255} is a large program
 
 // CourseOrg is the organization of a course key ("" for something that is not one).
 func CourseOrg(courseID string) string {
@@ -89,7 +88,7 @@ func (o *OptIns) Report(ctx context.Context, actor Actor, org string, fn func(Op
 	if org == "" {
 		return FieldError("org", "This field is required.")
 	}
-	if !orgPattern.MatchString(org) {
+	if !orgPattern().MatchString(org) {
 		return FieldError("org", "Enter a valid organization.")
 	}
 	courses, err := o.Store.OrgCourses(ctx, org)

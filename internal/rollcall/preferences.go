@@ -6,7 +6,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -31,12 +30,13 @@ const (
 )
 
 var (
-	prefKeyPattern  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,255}$`)
-	langCodePattern = regexp.MustCompile(`^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$`)
+	// Compiled on first use, not at every cold start: {1,255} compiles to a large program.
+	prefKeyPattern  = lazyRegexp(`^[A-Za-z0-9_.-]{1,255}$`)
+	langCodePattern = lazyRegexp(`^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$`)
 )
 
 // ValidPreferenceKey reports whether k can name a preference.
-func ValidPreferenceKey(k string) bool { return prefKeyPattern.MatchString(k) }
+func ValidPreferenceKey(k string) bool { return prefKeyPattern().MatchString(k) }
 
 // PreferenceStore keeps preferences; internal/dynamo implements it.
 type PreferenceStore interface {
@@ -158,7 +158,7 @@ func validatePreference(fe *PreferenceFieldError, key string, v PreferenceValue)
 	case key == PrefTimeZone && !ValidTimeZone(v.Value):
 		fe.add(key, fmt.Sprintf("Value '%s' not valid for preference '%s': Not in timezone set.", truncate(v.Value, 100), key),
 			fmt.Sprintf("Value '%s' is not a valid time zone selection.", truncate(v.Value, 100)))
-	case key == PrefLang && !langCodePattern.MatchString(v.Value):
+	case key == PrefLang && !langCodePattern().MatchString(v.Value):
 		fe.add(key, fmt.Sprintf("Value '%s' not valid for preference '%s': Not a language code.", truncate(v.Value, 100), key),
 			fmt.Sprintf("Value '%s' is not a valid language.", truncate(v.Value, 100)))
 	}
