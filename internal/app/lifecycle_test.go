@@ -248,6 +248,12 @@ func TestPatchEnrollmentAndHistory(t *testing.T) {
 	if !strings.Contains(string(r.Body), `"end_at":"2027-06-30T00:00:00Z"`) || !strings.Contains(string(r.Body), `"role":"instructor"`) {
 		t.Fatalf("patched %s", r.Body)
 	}
+	// The course list shows the end date too (the list indexes project end_at).
+	r = f.do("GET", "/api/courses/"+lifeCourse+"/enrollments", f.staff, nil, "")
+	mustStatus(t, r, http.StatusOK)
+	if !strings.Contains(string(r.Body), `"end_at":"2027-06-30T00:00:00Z"`) {
+		t.Fatalf("the course list does not show end_at: %s", r.Body)
+	}
 	// The same PATCH again changes nothing (no new entry).
 	mustStatus(t, f.do("PATCH", "/api/enrollments/"+id, f.staff, map[string]any{"role": "instructor", "end_at": "2027-06-30T00:00:00Z"}, ""), http.StatusOK)
 	// A course admin may not take an instructor's role away.
