@@ -166,6 +166,9 @@ const (
 	MailEnrollmentEnding MailKind = "enrollment_ending"
 	// MailReminder reminds an invitee of an open invitation (the course's reminder_days).
 	MailReminder MailKind = "reminder"
+	// MailJobFinished tells a roster job's creator that it ended (sent by the job worker, owed
+	// by no enrollment).
+	MailJobFinished MailKind = "job_finished"
 )
 
 // Change is the audit record of one enrollment change; the item carries its latest change and

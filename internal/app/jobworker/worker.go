@@ -23,6 +23,7 @@ import (
 	"github.com/rollcall/rollcall/internal/jobqueue"
 	"github.com/rollcall/rollcall/internal/rollcall"
 	"github.com/rollcall/rollcall/internal/ses"
+	"github.com/rollcall/rollcall/internal/stream"
 )
 
 // JobWorkerFunction builds the SQS function that runs chunks of roster jobs.
@@ -73,14 +74,15 @@ func NewWorker(d *app.Deps) (*rollcall.JobService, error) {
 		}
 	})
 	js.Mail = &jobMail{sender: &ses.Sender{Client: client, From: d.Config.MailFrom, TemplatePrefix: d.Config.MailTemplatePrefix,
-		ConfigurationSet: os.Getenv("MAIL_CONFIGURATION_SET")}, baseURL: base}
+		ConfigurationSet: os.Getenv("MAIL_CONFIGURATION_SET")}, baseURL: base, prefs: d.Store.MailPreferences}
 	return js, nil
 }
 
-// jobMail sends job_finished through SES (the emulator locally).
+// jobMail sends job_finished through SES (the emulator locally), in the creator's pref-lang.
 type jobMail struct {
 	sender  rollcall.MailSender
 	baseURL string
+	prefs   func(ctx context.Context, usernames []string) (map[string]rollcall.MailPreferences, error)
 }
 
 func (m *jobMail) JobFinished(ctx context.Context, j *rollcall.Job) error {
@@ -91,7 +93,14 @@ func (m *jobMail) JobFinished(ctx context.Context, j *rollcall.Job) error {
 		"errors":      strconv.Itoa(j.Counts.Errors),
 		"results_url": m.baseURL + rollcall.JobsPath + "/" + j.ID + "/results",
 	}
-	res := m.sender.Send(ctx, "job_finished", []rollcall.MailMessage{{To: j.CreatorEm, Data: data}})
+	kind := string(rollcall.MailJobFinished)
+	if m.prefs != nil {
+		// The creator's language, as the mailer picks it for learners; English if unknown.
+		if p, err := m.prefs(ctx, []string{j.CreatedBy}); err == nil {
+			kind = stream.TemplateKind(rollcall.MailJobFinished, stream.MailLanguage(p[rollcall.NormalizeUsername(j.CreatedBy)].Lang))
+		}
+	}
+	res := m.sender.Send(ctx, kind, []rollcall.MailMessage{{To: j.CreatorEm, Data: data}})
 	if len(res) == 1 && res[0].Outcome == rollcall.MailRetry {
 		return res[0].Err
 	}
