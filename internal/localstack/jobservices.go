@@ -58,15 +58,9 @@ func StartElasticMQ(ctx context.Context, opts ElasticMQOptions) (*Service, error
 	if jars, _ := filepath.Glob(filepath.Join(lib, "elasticmq-server_*.jar")); len(jars) == 0 {
 		return nil, &MissingDepsError{What: "ElasticMQ is not installed (no elasticmq-server_*.jar in " + lib + ")"}
 	}
-	java := opts.Java
-	if java == "" {
-		java = "java"
-		if home := os.Getenv("JAVA_HOME"); home != "" {
-			java = filepath.Join(home, "bin", "java")
-		}
-	}
-	if _, err := exec.LookPath(java); err != nil {
-		return nil, &MissingDepsError{What: "ElasticMQ needs a Java runtime (17+), and " + java + " was not found"}
+	java, err := javaRuntime(opts.Java, "ElasticMQ")
+	if err != nil {
+		return nil, err
 	}
 	if opts.DataDir == "" {
 		return nil, errors.New("localstack: ElasticMQOptions.DataDir is required")

@@ -47,15 +47,9 @@ func StartDynamoDBLocal(ctx context.Context, opts DynamoDBOptions) (*Service, er
 	if err != nil {
 		return nil, err
 	}
-	java := opts.Java
-	if java == "" {
-		java = "java"
-		if home := os.Getenv("JAVA_HOME"); home != "" {
-			java = filepath.Join(home, "bin", "java")
-		}
-	}
-	if _, err := exec.LookPath(java); err != nil {
-		return nil, &MissingDepsError{What: "DynamoDB Local needs a Java runtime (17+), and " + java + " was not found"}
+	java, err := javaRuntime(opts.Java, "DynamoDB Local")
+	if err != nil {
+		return nil, err
 	}
 	if opts.DataDir == "" {
 		return nil, fmt.Errorf("localstack: DynamoDBOptions.DataDir is required")
@@ -246,4 +240,21 @@ func ProbeSES(ctx context.Context, endpoint string) bool {
 		Emails []json.RawMessage `json:"emails"`
 	}
 	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&store) == nil && store.Emails != nil
+}
+
+// javaRuntime is the java binary the JVM services (DynamoDB Local, ElasticMQ) run on: the one
+// given, else $JAVA_HOME/bin/java, else java from PATH; a MissingDepsError naming the service
+// when there is none.
+func javaRuntime(given, service string) (string, error) {
+	java := given
+	if java == "" {
+		java = "java"
+		if home := os.Getenv("JAVA_HOME"); home != "" {
+			java = filepath.Join(home, "bin", "java")
+		}
+	}
+	if _, err := exec.LookPath(java); err != nil {
+		return "", &MissingDepsError{What: service + " needs a Java runtime (17+), and " + java + " was not found"}
+	}
+	return java, nil
 }
