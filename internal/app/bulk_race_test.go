@@ -143,14 +143,16 @@ func TestConcurrentRegistrations(t *testing.T) {
 // invocation's deadline (less the margin) with its own 503 body, not a gateway timeout.
 func TestBulkWaitEndsBeforeTheDeadline(t *testing.T) {
 	f := newFixture(t)
-	f.deps.Service.DeadlineMargin = 2 * time.Second
+	// The margin leaves room for a busy machine: the request gives up about 6 s in, and must
+	// answer before the 10 s deadline.
+	f.deps.Service.DeadlineMargin = 4 * time.Second
 	unlock, err := f.deps.Store.LockCourses(context.Background(), []string{courseKey}, "another-request", time.Minute, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unlock(context.Background())
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ids := make([]string, 60) // large: goes through the course lease
 	for i := range ids {
@@ -163,7 +165,7 @@ func TestBulkWaitEndsBeforeTheDeadline(t *testing.T) {
 	if r.Status != http.StatusServiceUnavailable || !strings.Contains(string(r.Body), `"detail"`) {
 		t.Fatalf("status %d %s, want 503 with a detail", r.Status, r.Body)
 	}
-	if ctx.Err() != nil || took > 4*time.Second {
+	if ctx.Err() != nil || took > 9*time.Second {
 		t.Fatalf("answered after %v, at or past the deadline less the margin (ctx: %v)", took, ctx.Err())
 	}
 }
