@@ -239,6 +239,10 @@ func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[
 	deadline := time.Now().Add(s.leaseWait(ctx))
 	pause := 10 * time.Millisecond
 	reserved := 0 // of the actor's daily invitation quota, over the retries
+	// The seqs a refused attempt reserved for the enrollments it would have created: a retry
+	// that still creates them reuses them instead of writing the course's counter again (a
+	// write that, on a busy store, queues like the commit itself).
+	seqs := map[string]int64{}
 	for {
 		t0 := time.Now()
 		before, err := s.Store.GetEnrollments(ctx, ids)
@@ -272,6 +276,11 @@ func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[
 			}
 			reserved = n
 		}
+		for _, e := range writes {
+			if e.Seq == 0 {
+				e.Seq = seqs[e.ID]
+			}
+		}
 		trace.calls += 1 + newSeqCourses(writes) // the transaction, and a seq reservation per course
 		trace.attempts++
 		err = s.Store.CommitEnrollments(ctx, courseIDs, read, writes)
@@ -289,6 +298,11 @@ func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[
 			return plan.response(), nil
 		}
 		trace.refused(err)
+		for _, e := range writes {
+			if before[e.ID] == nil && e.Seq != 0 {
+				seqs[e.ID] = e.Seq
+			}
+		}
 		err = s.awaitRetry(ctx, err, deadline, &pause)
 		since(&trace.backoff, t0)
 		if err != nil {
