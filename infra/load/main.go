@@ -8,7 +8,9 @@
 //	user_list    GET  /api/users/{u}/enrollments
 //	bulk_enroll  POST /api/bulk_enroll/v1/bulk_enroll/  (a few overlapping learners into 1-2 of a few courses)
 //
-// and prints per kind: requests, errors, p50, p90, p99 and max latency. Every answer other than
+// and prints per kind: requests, errors, p50, p90, p99 and max latency; then, from the Debug line
+// every small bulk request logs when it ends (in a stack it started), where their time went:
+// store round trips, commit attempts, why attempts were refused, time per phase. Every answer other than
 // the expected 200 is an error (a 4xx the load does not provoke, any 5xx, a transport error);
 // the exit status is 1 if there was any. Traffic goes to 127.0.0.1 (loopback) only.
 package main
@@ -93,10 +95,12 @@ func run(c config) int {
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	tally := newTraceTally()
+	fnLog := slog.New(&traceHandler{next: log.Handler(), level: level, tally: tally})
 
 	if c.url == "" {
 		t0 := time.Now()
-		st, err := stackup.Start(ctx, stackup.Options{TablePrefix: "rollcall-load", NoStreams: !c.withStream, Logger: log, FunctionLogger: log})
+		st, err := stackup.Start(ctx, stackup.Options{TablePrefix: "rollcall-load", NoStreams: !c.withStream, Logger: log, FunctionLogger: fnLog})
 		if err != nil {
 			return fail(err)
 		}
@@ -170,7 +174,9 @@ func run(c config) int {
 		fmt.Fprintln(os.Stderr, "load: interrupted; partial results")
 	}
 	elapsed := time.Since(start)
-	return res.print(os.Stdout, elapsed)
+	status := res.print(os.Stdout, elapsed)
+	tally.print(os.Stdout)
+	return status
 }
 
 func fail(err error) int {

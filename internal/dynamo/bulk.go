@@ -140,11 +140,20 @@ func (s *Store) transactionError(err error, courses []string, op string) error {
 				return &rollcall.CourseBusyError{CourseID: courses[i]}
 			}
 		}
-		return rollcall.ErrVersionChange
+		for i, r := range tc.CancellationReasons {
+			if code := aws.ToString(r.Code); code != "" && code != "None" {
+				step := "enrollment"
+				if i < len(courses) {
+					step = "lease"
+				}
+				return &rollcall.CommitConflict{Code: code, Step: step}
+			}
+		}
+		return &rollcall.CommitConflict{Code: "TransactionCanceled"}
 	}
 	var tcx *types.TransactionConflictException
 	if errors.As(err, &tcx) {
-		return rollcall.ErrVersionChange
+		return &rollcall.CommitConflict{Code: "TransactionConflict"}
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

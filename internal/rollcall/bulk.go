@@ -71,8 +71,16 @@ func (s *Service) runBulkRequest(ctx context.Context, actor Actor, req *BulkRequ
 		users map[string]*User
 		err   error
 	}
-	var resolving chan resolved
+	var (
+		resolving chan resolved
+		trace     *bulkTrace
+	)
 	if !dryRun && s.fitsOneCommit(req) {
+		trace = newBulkTrace()
+		trace.calls++ // ResolveIdentifiers
+		if courses == nil {
+			trace.calls++ // GetCourses
+		}
 		resolving = make(chan resolved, 1)
 		go func() {
 			users, err := s.Store.ResolveIdentifiers(ctx, Resolvable(req.Identifiers))
@@ -118,10 +126,17 @@ func (s *Service) runBulkRequest(ctx context.Context, actor Actor, req *BulkRequ
 	// (see registerLateSignups), fewer keys than the mark's counters, read twice.
 	if resolving != nil {
 		r := <-resolving
+		since(&trace.resolve, trace.start)
 		if r.err != nil {
 			return nil, unavailable("bulk enroll: resolve identifiers", r.err)
 		}
-		return s.bulkCommit(ctx, req, courses, r.users, actor, "")
+		resp, err := s.bulkCommit(ctx, req, courses, r.users, actor, "", trace)
+		outcome := "ok"
+		if err != nil {
+			outcome = err.Error()
+		}
+		trace.log(ctx, s.log(), outcome)
+		return resp, err
 	}
 
 	// Read before anything is resolved: a user created after this mark may have missed the
@@ -218,14 +233,21 @@ func (s *Service) fitsOneCommit(req *BulkRequest) bool {
 // decide again (its result is then this request's before-state, as in a serial order). A
 // course leased by a large request is waited for.
 func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[string]*Course, users map[string]*User,
-	actor Actor, regMark string) (*BulkResponse, error) {
+	actor Actor, regMark string, trace *bulkTrace) (*BulkResponse, error) {
 	ids := newBulkPlan(req, courses, users, actor, s.now()).ids(req.Courses)
 	courseIDs := dedupe(req.Courses)
 	deadline := time.Now().Add(s.leaseWait(ctx))
 	pause := 10 * time.Millisecond
 	reserved := 0 // of the actor's daily invitation quota, over the retries
+	// The seqs a refused attempt reserved for the enrollments it would have created: a retry
+	// that still creates them reuses them instead of writing the course's counter again (a
+	// write that, on a busy store, queues like the commit itself).
+	seqs := map[string]int64{}
 	for {
+		t0 := time.Now()
 		before, err := s.Store.GetEnrollments(ctx, ids)
+		trace.calls++
+		t0 = since(&trace.read, t0)
 		if err != nil {
 			return nil, unavailable("bulk enroll: read enrollments", err)
 		}
@@ -246,23 +268,68 @@ func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[
 			s.sealInvitation(e)
 		}
 		if n := newInvites(writes); n > reserved {
+			if !actor.Staff {
+				trace.calls++
+			}
 			if err := s.reserveInvites(ctx, actor, n-reserved); err != nil {
 				return nil, err
 			}
 			reserved = n
 		}
+		for _, e := range writes {
+			if e.Seq == 0 {
+				e.Seq = seqs[e.ID]
+			}
+		}
+		trace.calls += 1 + newSeqCourses(writes) // the transaction, and a seq reservation per course
+		trace.attempts++
 		err = s.Store.CommitEnrollments(ctx, courseIDs, read, writes)
+		t0 = since(&trace.commit, t0)
 		if err == nil {
 			s.logSkippedMail(ctx, writes)
-			if err := s.registerLateSignups(ctx, regMark, writes, nil); err != nil {
+			if hasInvitees(writes) {
+				trace.calls++
+			}
+			err := s.registerLateSignups(ctx, regMark, writes, nil)
+			since(&trace.late, t0)
+			if err != nil {
 				return nil, unavailable("bulk enroll: check new accounts", err)
 			}
 			return plan.response(), nil
 		}
-		if err := s.awaitRetry(ctx, err, deadline, &pause); err != nil {
+		trace.refused(err)
+		for _, e := range writes {
+			if before[e.ID] == nil && e.Seq != 0 {
+				seqs[e.ID] = e.Seq
+			}
+		}
+		err = s.awaitRetry(ctx, err, deadline, &pause)
+		since(&trace.backoff, t0)
+		if err != nil {
 			return nil, unavailable("bulk enroll: commit enrollments", err)
 		}
 	}
+}
+
+// newSeqCourses counts the courses of writes that need a seq reserved (new enrollments).
+func newSeqCourses(writes []*Enrollment) int {
+	seen := map[string]bool{}
+	for _, e := range writes {
+		if e.Seq == 0 {
+			seen[e.CourseID] = true
+		}
+	}
+	return len(seen)
+}
+
+// hasInvitees says whether registerLateSignups will look anyone up after writes.
+func hasInvitees(writes []*Enrollment) bool {
+	for _, e := range writes {
+		if e.State == StateInvited && e.Username == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // awaitRetry is what an optimistic writer does when its write was refused: wait for the
