@@ -156,8 +156,8 @@ func (q inlineQueue) SendChunks(ctx context.Context, chunks []rollcall.JobChunk)
 	return nil
 }
 
-// runJob creates a roster job from a CSV file and runs it to its end; it returns the job.
-func runJob(t *testing.T, d *app.Deps, format, file string, fields map[string]string) *rollcall.Job {
+// runJob creates a roster job from a CSV file as creator and runs it to its end; it returns the job.
+func runJob(t *testing.T, d *app.Deps, creator rollcall.Actor, format, file string, fields map[string]string) *rollcall.Job {
 	t.Helper()
 	js := &rollcall.JobService{Service: d.Service, Jobs: d.Store}
 	js.Queue = inlineQueue{js}
@@ -165,7 +165,7 @@ func runJob(t *testing.T, d *app.Deps, format, file string, fields map[string]st
 	for k, v := range fields {
 		f[k] = rollcall.Field{Present: true, Values: []string{v}}
 	}
-	j, err := js.CreateJob(context.Background(), rollcall.Actor{Username: "Bob", Staff: true}, rollcall.JobInput{Fields: f, File: strings.NewReader(file)})
+	j, err := js.CreateJob(context.Background(), creator, rollcall.JobInput{Fields: f, File: strings.NewReader(file)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,11 +229,13 @@ func TestRetirementPipeline(t *testing.T) {
 	}
 
 	// Roster jobs that name her, by username and by email (in another case), beside carl: a
-	// finished one (with a row error on her) and a dry run.
-	enrollJob := runJob(t, e.deps, rollcall.JobFormatCanvas, "course_id,user_id,role,status\n"+
+	// finished one (with a row error on her) and a dry run that she made herself (she is also
+	// staff here: the job item and her job list name her as its creator).
+	staffBob := rollcall.Actor{Username: "Bob", Staff: true}
+	enrollJob := runJob(t, e.deps, staffBob, rollcall.JobFormatCanvas, "course_id,user_id,role,status\n"+
 		retCourseA+",Alice_R,student,active\n"+retCourseB+",ALICE.R@example.com,student,active\n"+
 		retCourseA+",carl,student,active\n"+retCourseC+",alice_r,teacher,active\n", nil)
-	dryJob := runJob(t, e.deps, rollcall.JobFormatIdentifiers, "identifier\nalice.r@example.com\ncarl@example.com\n",
+	dryJob := runJob(t, e.deps, rollcall.Actor{Username: "Alice_R", Email: "Alice.R@Example.com", Staff: true}, rollcall.JobFormatIdentifiers, "identifier\nalice.r@example.com\ncarl@example.com\n",
 		map[string]string{"courses": retCourseC, "dry_run": "true"})
 	if enrollJob.Counts.Processed != 4 || dryJob.Counts.Processed != 2 || !dryJob.DryRun {
 		t.Fatalf("jobs: %+v %+v", enrollJob.Counts, dryJob.Counts)
@@ -351,6 +353,13 @@ func TestRetirementPipeline(t *testing.T) {
 	}
 	if want := []string{retiredUser, retiredEmail, "carl", retiredUser, retiredEmail, "carl@example.com"}; fmt.Sprint(idents) != fmt.Sprint(want) {
 		t.Fatalf("job results name %v, want %v", idents, want)
+	}
+	// Her job is hers under the pseudonyms: its creator, and her job list.
+	if j, err := e.deps.Store.GetJob(ctx, dryJob.ID); err != nil || j.CreatedBy != retiredUser || j.CreatorEm != retiredEmail {
+		t.Fatalf("her job after retire: %+v %v", j, err)
+	}
+	if jobs, _, err := e.deps.Store.ListJobs(ctx, retiredUser, "", 10); err != nil || len(jobs) != 1 || jobs[0].ID != dryJob.ID {
+		t.Fatalf("her job list after retire: %v %v", jobs, err)
 	}
 	// A retired account cannot be enrolled by its old username.
 	r = e.do("POST", "/api/bulk_enroll/v1/bulk_enroll/", e.staff, map[string]any{"identifiers": "Alice_R", "action": "enroll", "courses": retCourseC}, "")

@@ -546,3 +546,46 @@ func retiredIdentifier(ident string, from, to rollcall.Person) string {
 	}
 	return ""
 }
+
+// retireJobCreator moves the jobs that from created to to: the job items' created_by and
+// creator_email, and the entries of from's job list (JOBS#<username>) to to's. Each job is
+// updated before its entry moves (put the new entry, then delete the old), so a repeat
+// finds in the old list whatever is left to do. It returns how many jobs it moved.
+func (s *Store) retireJobCreator(ctx context.Context, from, to rollcall.Person) (int, error) {
+	if from.Username == "" || !rollcall.ValidUsername(from.Username) {
+		return 0, nil
+	}
+	var entries []item
+	err := s.queryAll(ctx, s.partitionQuery(JobListPK(from.Username)), func(it item) bool {
+		entries = append(entries, it)
+		return true
+	})
+	if err != nil {
+		return 0, fmt.Errorf("job list: %w", err)
+	}
+	var puts, dels []item
+	for _, it := range entries {
+		id := getS(it, "job_id")
+		_, err := s.updateJob(ctx, &dynamodb.UpdateItemInput{
+			Key:                 key(JobPK(id), skJob),
+			UpdateExpression:    aws.String("SET created_by = :u, creator_email = :e"),
+			ConditionExpression: aws.String("attribute_exists(PK)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":u": str(to.Username), ":e": str(to.Email)},
+		})
+		if err != nil {
+			return 0, fmt.Errorf("job %s: %w", id, err)
+		}
+		n := key(JobListPK(to.Username), getS(it, "SK"))
+		n["job_id"] = str(id)
+		puts = append(puts, n)
+		dels = append(dels, key(getS(it, "PK"), getS(it, "SK")))
+	}
+	if err := s.batchWrite(ctx, puts, false); err != nil {
+		return 0, fmt.Errorf("job list: %w", err)
+	}
+	if err := s.batchWrite(ctx, dels, true); err != nil {
+		return 0, fmt.Errorf("job list: %w", err)
+	}
+	return len(entries), nil
+}
