@@ -17,18 +17,16 @@ import (
 // consistent) gives the item's key, a consistent GetItem the item, whose token_hash must still
 // be tokenHash (a re-issued invitation has moved on to another token).
 func (s *Store) FindByTokenHash(ctx context.Context, tokenHash string) (*rollcall.Enrollment, error) {
-	out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
+	out, err := s.db().Query(ctx, &dynamodb.QueryInput{
 		TableName:                 &s.Table,
 		IndexName:                 aws.String(IndexToken),
 		KeyConditionExpression:    aws.String("GSI3PK = :t"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(TokenIndexPK(tokenHash))},
 		Limit:                     aws.Int32(2),
-		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("find invitation: %w", err)
 	}
-	s.Metrics.read(ccOf(out.ConsumedCapacity)...)
 	for _, k := range out.Items {
 		it, err := s.get(ctx, getS(k, "PK"), getS(k, "SK"))
 		if err != nil {
@@ -58,15 +56,13 @@ func (s *Store) ExpiredInvitations(ctx context.Context, before time.Time, fn fun
 			KeyConditionExpression: aws.String("GSI2PK = :pk AND GSI2SK < :t"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":pk": str(ExpiryIndexPK(shard)), ":t": str(bound)},
-			Limit:                  aws.Int32(ExpiredInvitationsPageSize),
-			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+			Limit: aws.Int32(ExpiredInvitationsPageSize),
 		}
 		for !stop.Load() {
-			out, err := s.DB.Query(ctx, in)
+			out, err := s.db().Query(ctx, in)
 			if err != nil {
 				return fmt.Errorf("expired invitations (shard %d): %w", shard, err)
 			}
-			s.Metrics.read(ccOf(out.ConsumedCapacity)...)
 			if len(out.Items) > 0 {
 				page := make([]*rollcall.Enrollment, 0, len(out.Items))
 				for _, it := range out.Items {

@@ -78,8 +78,8 @@ func (s *Store) SetRoleAdmin(ctx context.Context, courseID, username string, adm
 	if admin {
 		op = "ADD"
 	}
-	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.Table, Key: key(CoursePK(courseID), skCourse), ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	_, err := s.db().UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.Table, Key: key(CoursePK(courseID), skCourse),
 		UpdateExpression:          aws.String(op + " role_admins :u"),
 		ConditionExpression:       aws.String("attribute_exists(PK)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":u": &types.AttributeValueMemberSS{Value: []string{username}}},
@@ -91,7 +91,6 @@ func (s *Store) SetRoleAdmin(ctx context.Context, courseID, username string, adm
 		}
 		return fmt.Errorf("set role admin %s: %w", courseID, err)
 	}
-	s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 	return nil
 }
 
@@ -197,15 +196,13 @@ func (s *Store) DueWork(ctx context.Context, before time.Time, fn func([]*rollca
 			KeyConditionExpression: aws.String("GSI6PK = :pk AND GSI6SK < :t"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":pk": str(DueIndexPK(shard)), ":t": str(bound)},
-			Limit:                  aws.Int32(DueWorkPageSize),
-			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+			Limit: aws.Int32(DueWorkPageSize),
 		}
 		for !stop.Load() {
-			out, err := s.DB.Query(ctx, in)
+			out, err := s.db().Query(ctx, in)
 			if err != nil {
 				return fmt.Errorf("due work (shard %d): %w", shard, err)
 			}
-			s.Metrics.read(ccOf(out.ConsumedCapacity)...)
 			if len(out.Items) > 0 {
 				page := make([]*rollcall.Enrollment, 0, len(out.Items))
 				for _, it := range out.Items {
