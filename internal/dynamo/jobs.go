@@ -497,14 +497,14 @@ func (s *Store) retireChunk(ctx context.Context, jobID string, index int, from, 
 		prev := getN(it, "rv")
 		it["results"] = &types.AttributeValueMemberB{Value: gz}
 		it["rv"] = num(prev + 1)
-		in := &dynamodb.PutItemInput{TableName: &s.Table, Item: it, ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal}
+		in := &dynamodb.PutItemInput{TableName: &s.Table, Item: it}
 		if prev == 0 {
 			in.ConditionExpression = aws.String("attribute_exists(PK) AND attribute_not_exists(rv)")
 		} else {
 			in.ConditionExpression = aws.String("rv = :rv")
 			in.ExpressionAttributeValues = map[string]types.AttributeValue{":rv": num(prev)}
 		}
-		out, err := s.DB.PutItem(ctx, in)
+		_, err = s.db().PutItem(ctx, in)
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
 			continue // another retirement rewrote it meanwhile: read it again
@@ -512,7 +512,6 @@ func (s *Store) retireChunk(ctx context.Context, jobID string, index int, from, 
 		if err != nil {
 			return false, false, fmt.Errorf("retire job chunk: %w", err)
 		}
-		s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 		return true, true, nil
 	}
 	return false, false, fmt.Errorf("retire job %s chunk %d: it kept changing", jobID, index)
