@@ -157,32 +157,36 @@ func (s *Store) Complete(ctx context.Context, scope, idemKey, attempt string, re
 	head["headers"] = str(string(headers))
 	head["parts"] = num(int64(parts))
 	head["ttl"] = expires
+	cond, names, values := stillReserved(attempt)
 	_, err = s.db().PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: head,
-		ConditionExpression:       aws.String("#st = :running AND #a = :a"),
-		ExpressionAttributeNames:  map[string]string{"#st": "state", "#a": "attempt"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":running": str(idemRunning), ":a": str(attempt)}})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return rollcall.ErrReservationLost
-	}
-	if err != nil {
-		return fmt.Errorf("store idempotent response: %w", err)
-	}
-	return nil
+		ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values})
+	return reservationError("store idempotent response", err)
 }
 
 // Release deletes the attempt's reservation.
 func (s *Store) Release(ctx context.Context, scope, idemKey, attempt string) error {
+	cond, names, values := stillReserved(attempt)
 	_, err := s.db().DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.Table, Key: key(IdempotencyPK(scope, idemKey), skIdem),
-		ConditionExpression:       aws.String("#st = :running AND #a = :a"),
-		ExpressionAttributeNames:  map[string]string{"#st": "state", "#a": "attempt"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":running": str(idemRunning), ":a": str(attempt)}})
+		ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values})
+	return reservationError("release idempotency key", err)
+}
+
+// stillReserved is the condition that the attempt still holds the key's reservation (it did
+// not lapse and pass to a retry).
+func stillReserved(attempt string) (*string, map[string]string, map[string]types.AttributeValue) {
+	return aws.String("#st = :running AND #a = :a"), map[string]string{"#st": "state", "#a": "attempt"},
+		map[string]types.AttributeValue{":running": str(idemRunning), ":a": str(attempt)}
+}
+
+// reservationError maps a write conditioned on stillReserved: a failed condition means the
+// reservation was lost.
+func reservationError(what string, err error) error {
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return rollcall.ErrReservationLost
 	}
 	if err != nil {
-		return fmt.Errorf("release idempotency key: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -187,40 +186,14 @@ const DueWorkPageSize = 100
 // them is due) for entries due at or before `before`, querying up to Parallel shards at once.
 // Pages hold ids only (the caller re-reads); fn may be called from several goroutines at once.
 func (s *Store) DueWork(ctx context.Context, before time.Time, fn func([]*rollcall.Enrollment) bool) error {
-	// GSI6SK is <due>#<id>; '$' sorts just after '#', so the bound includes due == before.
-	bound := FormatTime(before) + "$"
-	var stop atomic.Bool
-	return s.forChunks(ctx, Shards, 1, func(ctx context.Context, shard, _ int) error {
-		in := &dynamodb.QueryInput{
-			TableName: &s.Table, IndexName: aws.String(IndexDue),
-			KeyConditionExpression: aws.String("GSI6PK = :pk AND GSI6SK < :t"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": str(DueIndexPK(shard)), ":t": str(bound)},
-			Limit: aws.Int32(DueWorkPageSize),
-		}
-		for !stop.Load() {
-			out, err := s.db().Query(ctx, in)
-			if err != nil {
-				return fmt.Errorf("due work (shard %d): %w", shard, err)
-			}
-			if len(out.Items) > 0 {
-				page := make([]*rollcall.Enrollment, 0, len(out.Items))
-				for _, it := range out.Items {
-					page = append(page, &rollcall.Enrollment{ID: getS(it, "id")})
-				}
-				if !fn(page) {
-					stop.Store(true)
-					return nil
-				}
-			}
-			if len(out.LastEvaluatedKey) == 0 {
-				return nil
-			}
-			in.ExclusiveStartKey = out.LastEvaluatedKey
-		}
-		return nil
-	})
+	return s.queryDue(ctx, dueWorkIndex, before, fn)
 }
+
+// dueWorkIndex is GSI6's W# shards: enrollments by when their next scheduled work is due
+// (GSI6SK <due>#<id>); its entries project the id only.
+var dueWorkIndex = dueIndex{what: "due work", name: IndexDue, pkAttr: "GSI6PK", skAttr: "GSI6SK",
+	pk: DueIndexPK, decode: func(it item) *rollcall.Enrollment { return &rollcall.Enrollment{ID: getS(it, "id")} },
+	pageSize: DueWorkPageSize}
 
 func intList(xs []int) types.AttributeValue {
 	l := make([]types.AttributeValue, len(xs))
