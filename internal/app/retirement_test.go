@@ -6,9 +6,12 @@ package app_test
 // username and email.
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -82,7 +85,7 @@ func (e *retirementEnv) status(t *testing.T, username string) map[string]any {
 }
 
 // scanFor reads every item of the table and returns those holding any of needles (lower
-// case) in a key or a string attribute.
+// case) in a key, a string attribute or a binary one (gzipped or not).
 func scanFor(t *testing.T, d *app.Deps, needles ...string) []string {
 	t.Helper()
 	var hits []string
@@ -106,6 +109,15 @@ func scanFor(t *testing.T, d *app.Deps, needles ...string) []string {
 							vals = append(vals, s.Value)
 						}
 					}
+				case *types.AttributeValueMemberB:
+					// Binary attributes are read as they are and, when gzipped (job results,
+					// idempotency bodies), unzipped.
+					vals = []string{string(x.Value)}
+					if zr, err := gzip.NewReader(bytes.NewReader(x.Value)); err == nil {
+						if raw, err := io.ReadAll(zr); err == nil {
+							vals = append(vals, string(raw))
+						}
+					}
 				}
 				for _, s := range vals {
 					for _, needle := range needles {
@@ -121,6 +133,57 @@ func scanFor(t *testing.T, d *app.Deps, needles ...string) []string {
 		t.Fatal("scan read no items")
 	}
 	return hits
+}
+
+// inlineQueue runs a job's chunks as soon as they are queued, through the job service and
+// the real store (the queue itself is not what these tests are about).
+type inlineQueue struct{ js *rollcall.JobService }
+
+func (q inlineQueue) SendChunks(ctx context.Context, chunks []rollcall.JobChunk) error {
+	for _, c := range chunks {
+		body, err := rollcall.EncodeChunk(c)
+		if err != nil {
+			return err
+		}
+		dc, err := rollcall.DecodeChunk(body)
+		if err != nil {
+			return err
+		}
+		if err := q.js.RunChunk(ctx, dc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runJob creates a roster job from a CSV file as creator and runs it to its end; it returns the job.
+func runJob(t *testing.T, d *app.Deps, creator rollcall.Actor, format, file string, fields map[string]string) *rollcall.Job {
+	t.Helper()
+	js := &rollcall.JobService{Service: d.Service, Jobs: d.Store}
+	js.Queue = inlineQueue{js}
+	f := rollcall.Fields{"format": {Present: true, Values: []string{format}}}
+	for k, v := range fields {
+		f[k] = rollcall.Field{Present: true, Values: []string{v}}
+	}
+	j, err := js.CreateJob(context.Background(), creator, rollcall.JobInput{Fields: f, File: strings.NewReader(file)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rollcall.JobFinal(j.State) {
+		t.Fatalf("job %+v did not finish", j)
+	}
+	return j
+}
+
+// jobRows reads a job's results.
+func jobRows(t *testing.T, d *app.Deps, id string) []rollcall.RowResult {
+	t.Helper()
+	js := &rollcall.JobService{Service: d.Service, Jobs: d.Store}
+	p, err := js.JobResults(context.Background(), rollcall.Actor{Username: "Bob", Staff: true}, id, "1000", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Items
 }
 
 const (
@@ -163,6 +226,19 @@ func TestRetirementPipeline(t *testing.T) {
 	}
 	if failed, err := e.deps.Store.MarkMailSent(ctx, refs[:1], nil, e.clock()); err != nil || len(failed) > 0 {
 		t.Fatal(failed, err)
+	}
+
+	// Roster jobs that name her, by username and by email (in another case), beside carl: a
+	// finished one (with a row error on her) and a dry run that she made herself (she is also
+	// staff here: the job item and her job list name her as its creator).
+	staffBob := rollcall.Actor{Username: "Bob", Staff: true}
+	enrollJob := runJob(t, e.deps, staffBob, rollcall.JobFormatCanvas, "course_id,user_id,role,status\n"+
+		retCourseA+",Alice_R,student,active\n"+retCourseB+",ALICE.R@example.com,student,active\n"+
+		retCourseA+",carl,student,active\n"+retCourseC+",alice_r,teacher,active\n", nil)
+	dryJob := runJob(t, e.deps, rollcall.Actor{Username: "Alice_R", Email: "Alice.R@Example.com", Staff: true}, rollcall.JobFormatIdentifiers, "identifier\nalice.r@example.com\ncarl@example.com\n",
+		map[string]string{"courses": retCourseC, "dry_run": "true"})
+	if enrollJob.Counts.Processed != 4 || dryJob.Counts.Processed != 2 || !dryJob.DryRun {
+		t.Fatalf("jobs: %+v %+v", enrollJob.Counts, dryJob.Counts)
 	}
 
 	alice := token(t, "Alice_R", false)
@@ -267,6 +343,23 @@ func TestRetirementPipeline(t *testing.T) {
 		strings.ToLower(dynamo.UserPK("Alice_R"))); len(hits) > 0 {
 		sort.Strings(hits)
 		t.Fatalf("the table still names the retired person:\n%s", strings.Join(hits, "\n"))
+	}
+	// The jobs' results name the pseudonyms where they named her, and carl as before.
+	var idents []string
+	for _, id := range []string{enrollJob.ID, dryJob.ID} {
+		for _, row := range jobRows(t, e.deps, id) {
+			idents = append(idents, row.Identifier)
+		}
+	}
+	if want := []string{retiredUser, retiredEmail, "carl", retiredUser, retiredEmail, "carl@example.com"}; fmt.Sprint(idents) != fmt.Sprint(want) {
+		t.Fatalf("job results name %v, want %v", idents, want)
+	}
+	// Her job is hers under the pseudonyms: its creator, and her job list.
+	if j, err := e.deps.Store.GetJob(ctx, dryJob.ID); err != nil || j.CreatedBy != retiredUser || j.CreatorEm != retiredEmail {
+		t.Fatalf("her job after retire: %+v %v", j, err)
+	}
+	if jobs, _, err := e.deps.Store.ListJobs(ctx, retiredUser, "", 10); err != nil || len(jobs) != 1 || jobs[0].ID != dryJob.ID {
+		t.Fatalf("her job list after retire: %v %v", jobs, err)
 	}
 	// A retired account cannot be enrolled by its old username.
 	r = e.do("POST", "/api/bulk_enroll/v1/bulk_enroll/", e.staff, map[string]any{"identifiers": "Alice_R", "action": "enroll", "courses": retCourseC}, "")

@@ -28,6 +28,8 @@
 //	             PK=IDEM#<hash>     SK=IDEM#<attempt>#<n>   body (gzipped part) ttl
 //	invite quota PK=QUOTA#<lower(username)>#<day> SK=QUOTA   n ttl   (a course admin's new invitations)
 //	send rate    PK=MAILRATE#<unix second> SK=MAILRATE   n ttl   (messages sent in that second)
+//	job ref      PK=JREF#<hash(lower(identifier))> SK=<job id>#<chunk>  job_id chunk
+//	             (a job chunk whose results name the identifier; for the retire step)
 //	retirement   PK=RET#<retirement id> SK=RET  rid orig_username orig_email (until retired)
 //	             retired_username retired_email state last_state responses retired created
 //	             modified ver  GSI2PK=Q#<state> GSI2SK=<created>#<rid>   (the retirement queue)
@@ -223,6 +225,7 @@ const (
 	jobListAll  = "JOBS*" // every job, for staff ('*' is in no username)
 	skJob       = "JOB"
 	pfxJobChunk = "CHUNK#"
+	pfxJobRef   = "JREF#"
 )
 
 // JobPK is a job's partition: the job item and its chunks' results.
@@ -238,6 +241,16 @@ func JobListPK(owner string) string {
 	}
 	return pfxJobList + rollcall.NormalizeUsername(owner)
 }
+
+// JobRefPK is the partition of the job-result pointers of one identifier as job rows give it
+// (an email or a username): a hash of its lower-case form, so the key names nobody. The
+// retire step finds the job chunks that name a person here, without a Scan.
+func JobRefPK(identifier string) string {
+	return pfxJobRef + rollcall.Hash16(rollcall.NormalizeEmail(identifier))
+}
+
+// JobRefSK names one job chunk: the job id, then the zero-padded chunk index.
+func JobRefSK(jobID string, index int) string { return fmt.Sprintf("%s#%07d", jobID, index) }
 
 // JobListSK orders a job list by creation, then id.
 func JobListSK(created time.Time, id string) string { return FormatTime(created) + "#" + id }

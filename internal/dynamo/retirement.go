@@ -181,12 +181,27 @@ func (s *Store) CancelRetirement(ctx context.Context, r *rollcall.Retirement, pr
 //     audit entries (rewritten and moved), mail-sent markers (deleted: no mail is owed any
 //     more), and the user's email item, moved last;
 //   - the username's partition U#<username>: the user item and anything filed under it;
-//   - the invitation quota counters of the username (QUOTA#<username>#<day>, the last 3 days).
+//   - the invitation quota counters of the username (QUOTA#<username>#<day>, the last 3 days);
+//   - the job chunks whose results name the email or the username, found through their
+//     pointers (JREF#<hash>), rewritten in place; then the pointers are deleted;
+//   - the jobs the username created (its job list JOBS#<username>): the job items name the
+//     pseudonyms as creator, and the list entries move to the pseudonym's list.
 //
 // New items are written before old ones are deleted, so a run that stops half way leaves the
 // rest where a repeat finds it; a repeat rewrites the same new items.
 func (s *Store) RetirePerson(ctx context.Context, from, to rollcall.Person) (rollcall.RetireCounts, error) {
 	var c rollcall.RetireCounts
+	// Job results first: their pointers are keyed by the names this step moves away.
+	chunks, err := s.retireJobResults(ctx, from, to)
+	c.JobChunks = chunks
+	if err != nil {
+		return c, fmt.Errorf("retire: job results: %w", err)
+	}
+	jobs, err := s.retireJobCreator(ctx, from, to)
+	c.Other += jobs
+	if err != nil {
+		return c, fmt.Errorf("retire: jobs created: %w", err)
+	}
 	now := time.Now().UTC()
 	var puts, lastPuts, dels, lastDels []item
 	toPK := PersonPK(to.Email)

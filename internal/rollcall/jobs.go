@@ -169,6 +169,8 @@ type Uploads interface {
 	NewUpload(ctx context.Context, owner string, ttl time.Duration) (id, url string, expires time.Time, err error)
 	// OpenUpload reads an upload of owner; ErrUploadMissing if it never arrived.
 	OpenUpload(ctx context.Context, owner, id string) (io.ReadCloser, error)
+	// DeleteUpload removes an upload (no error if it is gone already).
+	DeleteUpload(ctx context.Context, owner, id string) error
 }
 
 // ErrUploadMissing means an upload id names nothing that was uploaded.
@@ -357,6 +359,15 @@ func (s *JobService) CreateJob(ctx context.Context, actor Actor, in JobInput) (*
 			s.log().ErrorContext(ctx, "jobs: mark failed", "job_id", j.ID, "error", ferr)
 		}
 		return nil, unavailable("jobs: queue chunks", err)
+	}
+	if in.UploadID != "" {
+		// The rows travel in the chunks now: the file is read once and goes, so a roster
+		// (personal data) does not wait out the bucket's 7 days, and its id starts no second
+		// job. If the delete fails, the bucket's expiry removes it later.
+		if err := s.Uploads.DeleteUpload(context.WithoutCancel(ctx), actor.Username, in.UploadID); err != nil {
+			s.log().WarnContext(ctx, "jobs: delete the upload a job has read; it expires with the bucket's lifecycle",
+				"job_id", j.ID, "error", err)
+		}
 	}
 	return s.Jobs.GetJob(ctx, j.ID)
 }

@@ -112,12 +112,14 @@ type RetireCounts struct {
 	AuditEntries      int
 	MailMarkers       int
 	Other             int
+	JobChunks         int // job result chunks rewritten
 }
 
 // Add sums counts.
 func (c RetireCounts) Add(o RetireCounts) RetireCounts {
 	return RetireCounts{c.Enrollments + o.Enrollments, c.InvitationsClosed + o.InvitationsClosed,
-		c.MailDropped + o.MailDropped, c.AuditEntries + o.AuditEntries, c.MailMarkers + o.MailMarkers, c.Other + o.Other}
+		c.MailDropped + o.MailDropped, c.AuditEntries + o.AuditEntries, c.MailMarkers + o.MailMarkers, c.Other + o.Other,
+		c.JobChunks + o.JobChunks}
 }
 
 // Retirements are the retirement use cases.
@@ -447,7 +449,8 @@ func (r *Retirements) Retire(ctx context.Context, actor Actor, username string) 
 	}
 	r.Svc.log().InfoContext(ctx, "retirement: account retired", "retirement_id", ret.ID,
 		"enrollments", total.Enrollments, "invitations_closed", total.InvitationsClosed, "mail_dropped", total.MailDropped,
-		"audit_entries", total.AuditEntries, "mail_markers", total.MailMarkers, "other", total.Other)
+		"audit_entries", total.AuditEntries, "mail_markers", total.MailMarkers, "other", total.Other,
+		"job_chunks", total.JobChunks)
 	return nil
 }
 

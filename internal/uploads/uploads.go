@@ -50,6 +50,16 @@ func (s *Store) NewUpload(ctx context.Context, owner string, ttl time.Duration) 
 	return id, req.URL, now.Add(ttl), nil
 }
 
+// DeleteUpload removes an upload once a job has read it (S3's DeleteObject succeeds for a
+// key that is gone).
+func (s *Store) DeleteUpload(ctx context.Context, owner, id string) error {
+	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+		return nil
+	}
+	_, err := s.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(objectKey(owner, id))})
+	return err
+}
+
 // OpenUpload reads an upload.
 func (s *Store) OpenUpload(ctx context.Context, owner, id string) (io.ReadCloser, error) {
 	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
