@@ -81,6 +81,21 @@ func (s *Store) NewUpload(ctx context.Context, owner string, ttl time.Duration) 
 	return id, u, now.Add(ttl), nil
 }
 
+// DeleteUpload removes an upload once a job has read it (S3's DeleteObject succeeds for a
+// key that is gone).
+func (s *Store) DeleteUpload(ctx context.Context, owner, id string) error {
+	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+		return nil
+	}
+	key := objectKey(owner, id)
+	resp, err := s.Client.Do(ctx, awscall.Request{Op: "DeleteObject", Input: &object{Bucket: s.Bucket, Key: key},
+		Method: http.MethodDelete, URL: s.objectURL(key, "DeleteObject"), DecodeError: decodeError})
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
 // OpenUpload reads an upload.
 func (s *Store) OpenUpload(ctx context.Context, owner, id string) (io.ReadCloser, error) {
 	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
