@@ -17,23 +17,15 @@ import (
 
 // get reads one item (strongly consistent); nil if missing.
 func (s *Store) get(ctx context.Context, pk, sk string) (item, error) {
-	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: key(pk, sk),
-		ConsistentRead: aws.Bool(true), ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal})
+	out, err := s.db().GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: key(pk, sk),
+		ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return nil, err
 	}
-	s.Metrics.read(ccOf(out.ConsumedCapacity)...)
 	if len(out.Item) == 0 {
 		return nil, nil
 	}
 	return out.Item, nil
-}
-
-func ccOf(c *types.ConsumedCapacity) []types.ConsumedCapacity {
-	if c == nil {
-		return nil
-	}
-	return []types.ConsumedCapacity{*c}
 }
 
 // batchGet reads keys (strongly consistent) in BatchGetItem calls of 100, several at once,
@@ -60,14 +52,12 @@ func (s *Store) batchGet(ctx context.Context, keys []item) ([]item, error) {
 					return err
 				}
 			}
-			res, err := s.DB.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
-				RequestItems:           map[string]types.KeysAndAttributes{s.Table: {Keys: pending, ConsistentRead: aws.Bool(true)}},
-				ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+			res, err := s.db().BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+				RequestItems: map[string]types.KeysAndAttributes{s.Table: {Keys: pending, ConsistentRead: aws.Bool(true)}},
 			})
 			if err != nil {
 				return err
 			}
-			s.Metrics.read(res.ConsumedCapacity...)
 			mu.Lock()
 			out = append(out, res.Responses[s.Table]...)
 			mu.Unlock()
@@ -170,15 +160,13 @@ func (s *Store) batchPut(ctx context.Context, items []item) (map[int]error, erro
 					return nil
 				}
 			}
-			out, err := s.DB.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
-				RequestItems:           map[string][]types.WriteRequest{s.Table: reqs},
-				ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes,
+			out, err := s.db().BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+				RequestItems: map[string][]types.WriteRequest{s.Table: reqs},
 			})
 			if err != nil {
 				fail(reqs, fmt.Errorf("batch write: %w", err))
 				return nil
 			}
-			s.Metrics.write(out.ConsumedCapacity...)
 			reqs = out.UnprocessedItems[s.Table]
 			if attempt >= 8 && len(reqs) > 0 {
 				fail(reqs, errUnprocessed)

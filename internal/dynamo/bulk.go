@@ -114,14 +114,12 @@ func (s *Store) CommitEnrollments(ctx context.Context, courses []string, read ma
 		steps = append(steps, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: &s.Table, Key: key(pk, sk),
 			ConditionExpression: cond, ExpressionAttributeValues: vals}})
 	}
-	out, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems:          steps,
-		ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes,
+	_, err := s.db().TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: steps,
 	})
 	if err != nil {
 		return s.transactionError(err, courses, fmt.Sprintf("commit %d enrollments", len(es)))
 	}
-	s.Metrics.write(out.ConsumedCapacity...)
 	return nil
 }
 
@@ -137,7 +135,6 @@ func (s *Store) AwaitCourse(ctx context.Context, courseID string, deadline time.
 func (s *Store) transactionError(err error, courses []string, op string) error {
 	var tc *types.TransactionCanceledException
 	if errors.As(err, &tc) {
-		s.Metrics.Requests.Add(1)
 		for i, r := range tc.CancellationReasons {
 			if aws.ToString(r.Code) == "ConditionalCheckFailed" && i < len(courses) {
 				return &rollcall.CourseBusyError{CourseID: courses[i]}

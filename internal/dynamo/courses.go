@@ -56,14 +56,12 @@ func (s *Store) PutCourse(ctx context.Context, c *rollcall.Course) (bool, error)
 		i++
 	}
 	sort.Strings(sets)
-	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.Table, Key: key(CoursePK(c.ID), skCourse),
+	out, err := s.db().UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.Table, Key: key(CoursePK(c.ID), skCourse),
 		UpdateExpression: aws.String("SET " + strings.Join(sets, ", ")), ExpressionAttributeNames: names,
-		ExpressionAttributeValues: values, ReturnValues: types.ReturnValueUpdatedOld,
-		ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes})
+		ExpressionAttributeValues: values, ReturnValues: types.ReturnValueUpdatedOld})
 	if err != nil {
 		return false, fmt.Errorf("put course %s: %w", c.ID, err)
 	}
-	s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 	return len(out.Attributes) == 0, nil
 }
 
@@ -84,12 +82,11 @@ func (s *Store) reserveSeqs(ctx context.Context, es []*rollcall.Enrollment) erro
 	return s.forChunks(ctx, len(courses), 1, func(ctx context.Context, i, _ int) error {
 		c := courses[i]
 		news := byCourse[c]
-		out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.Table, Key: key(CoursePK(c), skCourse),
+		out, err := s.db().UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.Table, Key: key(CoursePK(c), skCourse),
 			UpdateExpression:          aws.String("ADD enr_seq :n"),
 			ConditionExpression:       aws.String("attribute_exists(PK)"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(int64(len(news)))},
-			ReturnValues:              types.ReturnValueUpdatedNew,
-			ReturnConsumedCapacity:    types.ReturnConsumedCapacityIndexes})
+			ReturnValues:              types.ReturnValueUpdatedNew})
 		if err != nil {
 			var ccf *types.ConditionalCheckFailedException
 			if errors.As(err, &ccf) {
@@ -97,7 +94,6 @@ func (s *Store) reserveSeqs(ctx context.Context, es []*rollcall.Enrollment) erro
 			}
 			return fmt.Errorf("reserve seq in %s: %w", c, err)
 		}
-		s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 		last := getN(out.Attributes, "enr_seq")
 		for j, e := range news {
 			e.Seq = last - int64(len(news)) + 1 + int64(j)
@@ -108,12 +104,10 @@ func (s *Store) reserveSeqs(ctx context.Context, es []*rollcall.Enrollment) erro
 
 // courseSeq is the highest seq handed out in a course (0 if none).
 func (s *Store) courseSeq(ctx context.Context, courseID string) (int64, error) {
-	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: key(CoursePK(courseID), skCourse),
-		ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("enr_seq"),
-		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal})
+	out, err := s.db().GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: key(CoursePK(courseID), skCourse),
+		ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("enr_seq")})
 	if err != nil {
 		return 0, err
 	}
-	s.Metrics.read(ccOf(out.ConsumedCapacity)...)
 	return getN(out.Item, "enr_seq"), nil
 }

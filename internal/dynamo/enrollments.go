@@ -69,11 +69,10 @@ func (s *Store) PersonEnrollments(ctx context.Context, email string) ([]*rollcal
 func (s *Store) queryAll(ctx context.Context, in *dynamodb.QueryInput, fn func(item) bool) error {
 	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
 	for {
-		out, err := s.DB.Query(ctx, in)
+		out, err := s.db().Query(ctx, in)
 		if err != nil {
 			return err
 		}
-		s.Metrics.read(ccOf(out.ConsumedCapacity)...)
 		for _, it := range out.Items {
 			if !fn(it) {
 				return nil

@@ -57,21 +57,18 @@ func (s *Store) Reserve(ctx context.Context, scope, idemKey, requestHash, attemp
 		head["attempt"] = str(attempt)
 		head["until"] = num(until.UnixMilli())
 		head["ttl"] = num(now.Add(ttl).Unix())
-		out, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: head,
+		_, err := s.db().PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: head,
 			// Free: no record, or a reservation whose attempt is gone.
 			ConditionExpression:       aws.String("attribute_not_exists(PK) OR (#st = :running AND #u < :now)"),
 			ExpressionAttributeNames:  map[string]string{"#st": "state", "#u": "until"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":running": str(idemRunning), ":now": num(now.UnixMilli())},
-			ReturnConsumedCapacity:    types.ReturnConsumedCapacityIndexes})
+			ExpressionAttributeValues: map[string]types.AttributeValue{":running": str(idemRunning), ":now": num(now.UnixMilli())}})
 		var ccf *types.ConditionalCheckFailedException
 		if err == nil {
-			s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 			return nil, nil
 		}
 		if !errors.As(err, &ccf) {
 			return nil, fmt.Errorf("reserve idempotency key: %w", err)
 		}
-		s.Metrics.Requests.Add(1)
 		held, err := s.readIdem(ctx, pk)
 		if err != nil {
 			return nil, err
@@ -143,11 +140,10 @@ func (s *Store) Complete(ctx context.Context, scope, idemKey, attempt string, re
 		it := key(pk, idemPartSK(attempt, parts))
 		it["body"] = &types.AttributeValueMemberB{Value: gz[off:end]}
 		it["ttl"] = expires
-		out, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: it, ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes})
+		_, err := s.db().PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: it})
 		if err != nil {
 			return fmt.Errorf("store idempotent response: %w", err)
 		}
-		s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 		parts++
 		if end >= len(gz) {
 			break
@@ -161,37 +157,37 @@ func (s *Store) Complete(ctx context.Context, scope, idemKey, attempt string, re
 	head["headers"] = str(string(headers))
 	head["parts"] = num(int64(parts))
 	head["ttl"] = expires
-	out, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: head,
-		ConditionExpression:       aws.String("#st = :running AND #a = :a"),
-		ExpressionAttributeNames:  map[string]string{"#st": "state", "#a": "attempt"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":running": str(idemRunning), ":a": str(attempt)},
-		ReturnConsumedCapacity:    types.ReturnConsumedCapacityIndexes})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return rollcall.ErrReservationLost
-	}
-	if err != nil {
-		return fmt.Errorf("store idempotent response: %w", err)
-	}
-	s.Metrics.write(ccOf(out.ConsumedCapacity)...)
-	return nil
+	cond, names, values := stillReserved(attempt)
+	_, err = s.db().PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: head,
+		ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values})
+	return reservationError("store idempotent response", err)
 }
 
 // Release deletes the attempt's reservation.
 func (s *Store) Release(ctx context.Context, scope, idemKey, attempt string) error {
-	out, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.Table, Key: key(IdempotencyPK(scope, idemKey), skIdem),
-		ConditionExpression:       aws.String("#st = :running AND #a = :a"),
-		ExpressionAttributeNames:  map[string]string{"#st": "state", "#a": "attempt"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":running": str(idemRunning), ":a": str(attempt)},
-		ReturnConsumedCapacity:    types.ReturnConsumedCapacityIndexes})
+	cond, names, values := stillReserved(attempt)
+	_, err := s.db().DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.Table, Key: key(IdempotencyPK(scope, idemKey), skIdem),
+		ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values})
+	return reservationError("release idempotency key", err)
+}
+
+// stillReserved is the condition that the attempt still holds the key's reservation (it did
+// not lapse and pass to a retry).
+func stillReserved(attempt string) (*string, map[string]string, map[string]types.AttributeValue) {
+	return aws.String("#st = :running AND #a = :a"), map[string]string{"#st": "state", "#a": "attempt"},
+		map[string]types.AttributeValue{":running": str(idemRunning), ":a": str(attempt)}
+}
+
+// reservationError maps a write conditioned on stillReserved: a failed condition means the
+// reservation was lost.
+func reservationError(what string, err error) error {
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return rollcall.ErrReservationLost
 	}
 	if err != nil {
-		return fmt.Errorf("release idempotency key: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 	return nil
 }
 

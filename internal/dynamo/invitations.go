@@ -3,7 +3,6 @@ package dynamo
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,18 +16,16 @@ import (
 // consistent) gives the item's key, a consistent GetItem the item, whose token_hash must still
 // be tokenHash (a re-issued invitation has moved on to another token).
 func (s *Store) FindByTokenHash(ctx context.Context, tokenHash string) (*rollcall.Enrollment, error) {
-	out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
+	out, err := s.db().Query(ctx, &dynamodb.QueryInput{
 		TableName:                 &s.Table,
 		IndexName:                 aws.String(IndexToken),
 		KeyConditionExpression:    aws.String("GSI3PK = :t"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":t": str(TokenIndexPK(tokenHash))},
 		Limit:                     aws.Int32(2),
-		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("find invitation: %w", err)
 	}
-	s.Metrics.read(ccOf(out.ConsumedCapacity)...)
 	for _, k := range out.Items {
 		it, err := s.get(ctx, getS(k, "PK"), getS(k, "SK"))
 		if err != nil {
@@ -48,44 +45,12 @@ const ExpiredInvitationsPageSize = 100
 // entries due at or before `before`, querying up to Parallel shards at once. Each shard's pages
 // go to fn in order; fn may be called from several goroutines at once.
 func (s *Store) ExpiredInvitations(ctx context.Context, before time.Time, fn func([]*rollcall.Enrollment) bool) error {
-	// GSI2SK is <expires>#<id>; '$' sorts just after '#', so the bound includes expires == before.
-	bound := FormatTime(before) + "$"
-	var stop atomic.Bool
-	err := s.forChunks(ctx, Shards, 1, func(ctx context.Context, shard, _ int) error {
-		in := &dynamodb.QueryInput{
-			TableName:              &s.Table,
-			IndexName:              aws.String(IndexTime),
-			KeyConditionExpression: aws.String("GSI2PK = :pk AND GSI2SK < :t"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": str(ExpiryIndexPK(shard)), ":t": str(bound)},
-			Limit:                  aws.Int32(ExpiredInvitationsPageSize),
-			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-		}
-		for !stop.Load() {
-			out, err := s.DB.Query(ctx, in)
-			if err != nil {
-				return fmt.Errorf("expired invitations (shard %d): %w", shard, err)
-			}
-			s.Metrics.read(ccOf(out.ConsumedCapacity)...)
-			if len(out.Items) > 0 {
-				page := make([]*rollcall.Enrollment, 0, len(out.Items))
-				for _, it := range out.Items {
-					page = append(page, DecodeEnrollment(it))
-				}
-				if !fn(page) {
-					stop.Store(true)
-					return nil
-				}
-			}
-			if len(out.LastEvaluatedKey) == 0 {
-				return nil
-			}
-			in.ExclusiveStartKey = out.LastEvaluatedKey
-		}
-		return nil
-	})
-	return err
+	return s.queryDue(ctx, expiryIndex, before, fn)
 }
+
+// expiryIndex is GSI2's X# shards: open invitations by expiry (GSI2SK <expires>#<id>).
+var expiryIndex = dueIndex{what: "expired invitations", name: IndexTime, pkAttr: "GSI2PK", skAttr: "GSI2SK",
+	pk: ExpiryIndexPK, decode: DecodeEnrollment, pageSize: ExpiredInvitationsPageSize}
 
 // ---------------------------------------------------------------------------------------------
 // Audit entries: PK=P#<eh> SK=A#<ch>#<at>#<ver>, written from the stream.

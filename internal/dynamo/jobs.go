@@ -65,17 +65,13 @@ func (s *Store) CreateJob(ctx context.Context, j *rollcall.Job) error {
 		it["job_id"] = str(j.ID)
 		return types.TransactWriteItem{Put: &types.Put{TableName: &s.Table, Item: it}}
 	}
-	out, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+	_, err := s.db().TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 		TransactItems: []types.TransactWriteItem{
 			{Put: &types.Put{TableName: &s.Table, Item: encodeJob(j), ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 			entry(JobListPK(j.CreatedBy)),
 			entry(JobListPK("")),
 		},
-		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
 	})
-	if err == nil {
-		s.Metrics.write(out.ConsumedCapacity...)
-	}
 	return err
 }
 
@@ -96,18 +92,16 @@ func (s *Store) ListJobs(ctx context.Context, owner, after string, limit int) ([
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": str(JobListPK(owner)),
 		},
-		ScanIndexForward:       aws.Bool(false),
-		Limit:                  aws.Int32(int32(limit)),
-		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		ScanIndexForward: aws.Bool(false),
+		Limit:            aws.Int32(int32(limit)),
 	}
 	if after != "" {
 		in.ExclusiveStartKey = key(JobListPK(owner), after)
 	}
-	out, err := s.DB.Query(ctx, in)
+	out, err := s.db().Query(ctx, in)
 	if err != nil {
 		return nil, "", err
 	}
-	s.Metrics.read(ccOf(out.ConsumedCapacity)...)
 	keys := make([]item, 0, len(out.Items))
 	for _, it := range out.Items {
 		keys = append(keys, key(JobPK(getS(it, "job_id")), skJob))
@@ -137,7 +131,7 @@ func (s *Store) ListJobs(ctx context.Context, owner, after string, limit int) ([
 func (s *Store) updateJob(ctx context.Context, in *dynamodb.UpdateItemInput) (bool, error) {
 	in.TableName = &s.Table
 	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
-	out, err := s.DB.UpdateItem(ctx, in)
+	_, err := s.db().UpdateItem(ctx, in)
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return false, nil
@@ -145,7 +139,6 @@ func (s *Store) updateJob(ctx context.Context, in *dynamodb.UpdateItemInput) (bo
 	if err != nil {
 		return false, err
 	}
-	s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 	return true, nil
 }
 
@@ -163,12 +156,11 @@ func (s *Store) StartJob(ctx context.Context, id string, at time.Time) error {
 
 // ChunkDone says whether a chunk's results are recorded.
 func (s *Store) ChunkDone(ctx context.Context, jobID string, index int) (bool, error) {
-	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: key(JobPK(jobID), JobChunkSK(index)),
-		ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("PK"), ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal})
+	out, err := s.db().GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: key(JobPK(jobID), JobChunkSK(index)),
+		ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("PK")})
 	if err != nil {
 		return false, err
 	}
-	s.Metrics.read(ccOf(out.ConsumedCapacity)...)
 	return len(out.Item) > 0, nil
 }
 
@@ -181,11 +173,10 @@ func (s *Store) ClaimChunk(ctx context.Context, jobID string, index int, owner s
 	it["owner"] = str(owner)
 	it["until"] = str(FormatTime(until))
 	it["ttl"] = num(until.Add(24 * time.Hour).Unix())
-	out, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: it,
+	_, err := s.db().PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: it,
 		ConditionExpression:       aws.String("attribute_not_exists(PK) OR #u < :now"),
 		ExpressionAttributeNames:  map[string]string{"#u": "until"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": str(FormatTime(now))},
-		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal})
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": str(FormatTime(now))}})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return false, nil
@@ -193,13 +184,12 @@ func (s *Store) ClaimChunk(ctx context.Context, jobID string, index int, owner s
 	if err != nil {
 		return false, err
 	}
-	s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 	return true, nil
 }
 
 // ReleaseChunk deletes owner's claim of a chunk (no-op if another run holds it now).
 func (s *Store) ReleaseChunk(ctx context.Context, jobID string, index int, owner string) error {
-	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.Table, Key: key(JobPK(jobID), JobClaimSK(index)),
+	_, err := s.db().DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.Table, Key: key(JobPK(jobID), JobClaimSK(index)),
 		ConditionExpression:       aws.String("#o = :o"),
 		ExpressionAttributeNames:  map[string]string{"#o": "owner"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":o": str(owner)}})
@@ -274,7 +264,7 @@ func (s *Store) RecordChunk(ctx context.Context, jobID string, index int, result
 	chunk := key(JobPK(jobID), JobChunkSK(index))
 	chunk["results"] = &types.AttributeValueMemberB{Value: gz}
 	chunk["n"] = num(int64(len(results)))
-	out, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+	_, err = s.db().TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 		TransactItems: []types.TransactWriteItem{
 			{Put: &types.Put{TableName: &s.Table, Item: chunk, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
 			{Update: &types.Update{TableName: &s.Table, Key: key(JobPK(jobID), skJob),
@@ -287,7 +277,6 @@ func (s *Store) RecordChunk(ctx context.Context, jobID string, index int, result
 					":i": num(int64(c.Invalid)), ":e": num(int64(c.Errors)), ":one": num(1),
 				}}},
 		},
-		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
 	})
 	var tc *types.TransactionCanceledException
 	if errors.As(err, &tc) {
@@ -300,7 +289,6 @@ func (s *Store) RecordChunk(ctx context.Context, jobID string, index int, result
 	if err != nil {
 		return false, err
 	}
-	s.Metrics.write(out.ConsumedCapacity...)
 	return true, nil
 }
 
@@ -333,20 +321,18 @@ func (s *Store) MarkJobMailed(ctx context.Context, id string) error {
 
 // JobResults reads recorded chunks from `from` on, in order.
 func (s *Store) JobResults(ctx context.Context, jobID string, from, limit int) ([]rollcall.ChunkResults, error) {
-	out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
+	out, err := s.db().Query(ctx, &dynamodb.QueryInput{
 		TableName:              &s.Table,
 		KeyConditionExpression: aws.String("PK = :pk AND SK BETWEEN :lo AND :hi"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": str(JobPK(jobID)), ":lo": str(JobChunkSK(from)), ":hi": str(pfxJobChunk + "~"),
 		},
-		Limit:                  aws.Int32(int32(limit)),
-		ConsistentRead:         aws.Bool(true),
-		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		Limit:          aws.Int32(int32(limit)),
+		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.Metrics.read(ccOf(out.ConsumedCapacity)...)
 	res := make([]rollcall.ChunkResults, 0, len(out.Items))
 	for _, it := range out.Items {
 		sk := getS(it, "SK")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -78,8 +77,8 @@ func (s *Store) SetRoleAdmin(ctx context.Context, courseID, username string, adm
 	if admin {
 		op = "ADD"
 	}
-	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.Table, Key: key(CoursePK(courseID), skCourse), ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	_, err := s.db().UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.Table, Key: key(CoursePK(courseID), skCourse),
 		UpdateExpression:          aws.String(op + " role_admins :u"),
 		ConditionExpression:       aws.String("attribute_exists(PK)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":u": &types.AttributeValueMemberSS{Value: []string{username}}},
@@ -91,7 +90,6 @@ func (s *Store) SetRoleAdmin(ctx context.Context, courseID, username string, adm
 		}
 		return fmt.Errorf("set role admin %s: %w", courseID, err)
 	}
-	s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 	return nil
 }
 
@@ -188,42 +186,14 @@ const DueWorkPageSize = 100
 // them is due) for entries due at or before `before`, querying up to Parallel shards at once.
 // Pages hold ids only (the caller re-reads); fn may be called from several goroutines at once.
 func (s *Store) DueWork(ctx context.Context, before time.Time, fn func([]*rollcall.Enrollment) bool) error {
-	// GSI6SK is <due>#<id>; '$' sorts just after '#', so the bound includes due == before.
-	bound := FormatTime(before) + "$"
-	var stop atomic.Bool
-	return s.forChunks(ctx, Shards, 1, func(ctx context.Context, shard, _ int) error {
-		in := &dynamodb.QueryInput{
-			TableName: &s.Table, IndexName: aws.String(IndexDue),
-			KeyConditionExpression: aws.String("GSI6PK = :pk AND GSI6SK < :t"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": str(DueIndexPK(shard)), ":t": str(bound)},
-			Limit:                  aws.Int32(DueWorkPageSize),
-			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-		}
-		for !stop.Load() {
-			out, err := s.DB.Query(ctx, in)
-			if err != nil {
-				return fmt.Errorf("due work (shard %d): %w", shard, err)
-			}
-			s.Metrics.read(ccOf(out.ConsumedCapacity)...)
-			if len(out.Items) > 0 {
-				page := make([]*rollcall.Enrollment, 0, len(out.Items))
-				for _, it := range out.Items {
-					page = append(page, &rollcall.Enrollment{ID: getS(it, "id")})
-				}
-				if !fn(page) {
-					stop.Store(true)
-					return nil
-				}
-			}
-			if len(out.LastEvaluatedKey) == 0 {
-				return nil
-			}
-			in.ExclusiveStartKey = out.LastEvaluatedKey
-		}
-		return nil
-	})
+	return s.queryDue(ctx, dueWorkIndex, before, fn)
 }
+
+// dueWorkIndex is GSI6's W# shards: enrollments by when their next scheduled work is due
+// (GSI6SK <due>#<id>); its entries project the id only.
+var dueWorkIndex = dueIndex{what: "due work", name: IndexDue, pkAttr: "GSI6PK", skAttr: "GSI6SK",
+	pk: DueIndexPK, decode: func(it item) *rollcall.Enrollment { return &rollcall.Enrollment{ID: getS(it, "id")} },
+	pageSize: DueWorkPageSize}
 
 func intList(xs []int) types.AttributeValue {
 	l := make([]types.AttributeValue, len(xs))

@@ -156,17 +156,15 @@ func (s *Store) queryBlock(ctx context.Context, courseID string, block, lo, hi i
 		KeyConditionExpression: aws.String("GSI1PK = :pk AND GSI1SK BETWEEN :lo AND :hi"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": str(CourseIndexPK(courseID, CourseShard(block))), ":lo": str(SeqSK(lo)), ":hi": str(SeqSK(hi))},
-		ScanIndexForward:       aws.Bool(false),
-		Limit:                  aws.Int32(limit),
-		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		ScanIndexForward: aws.Bool(false),
+		Limit:            aws.Int32(limit),
 	}
 	var out []*rollcall.Enrollment
 	for {
-		res, err := s.DB.Query(ctx, in)
+		res, err := s.db().Query(ctx, in)
 		if err != nil {
 			return nil, err
 		}
-		s.Metrics.read(ccOf(res.ConsumedCapacity)...)
 		for _, it := range res.Items {
 			out = append(out, DecodeEnrollment(it))
 		}
@@ -346,16 +344,14 @@ func (s *Store) fetchShard(ctx context.Context, iq *indexQuery, st *shardStream,
 		ScanIndexForward:          aws.Bool(false),
 		Limit:                     aws.Int32(limit),
 		ExclusiveStartKey:         st.lek,
-		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 	}
 	if iq.filter != "" {
 		in.FilterExpression = aws.String(iq.filter)
 	}
-	res, err := s.DB.Query(ctx, in)
+	res, err := s.db().Query(ctx, in)
 	if err != nil {
 		return err
 	}
-	s.Metrics.read(ccOf(res.ConsumedCapacity)...)
 	st.scanned += int(res.ScannedCount)
 	for _, it := range res.Items {
 		sk := getS(it, iq.skAttr)

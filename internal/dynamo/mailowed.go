@@ -72,23 +72,20 @@ func (s *Store) ClearMailOwed(ctx context.Context, refs []MailRef) (int, error) 
 	err := wide.forChunks(ctx, len(refs), 1, func(ctx context.Context, lo, _ int) error {
 		r := refs[lo]
 		pk, sk := EnrollmentKey(r.EnrollmentID)
-		out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		_, err := s.db().UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 &s.Table,
 			Key:                       key(pk, sk),
 			UpdateExpression:          aws.String("REMOVE mail_owed_at, GSI5PK, GSI5SK"),
 			ConditionExpression:       aws.String("mail_seq = :seq AND attribute_exists(GSI5PK)"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":seq": num(r.Seq)},
-			ReturnConsumedCapacity:    types.ReturnConsumedCapacityIndexes,
 		})
 		var ccf *types.ConditionalCheckFailedException
 		switch {
 		case errors.As(err, &ccf):
-			s.Metrics.Requests.Add(1)
 			return nil
 		case err != nil:
 			return fmt.Errorf("clear owed mail %s: %w", r.EnrollmentID, err)
 		}
-		s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 		mu.Lock()
 		cleared++
 		mu.Unlock()

@@ -26,12 +26,10 @@ func (s *Store) SetEmailOptIn(ctx context.Context, username, org string, in roll
 	it["org"] = str(org)
 	it["opted_in"] = boolean(in.OptedIn)
 	it["set_at"] = str(FormatTime(in.SetAt))
-	out, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: it, ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes})
+	_, err := s.db().PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: it})
 	if err != nil {
-		s.Metrics.Requests.Add(1)
 		return fmt.Errorf("set email opt-in: %w", err)
 	}
-	s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 	return nil
 }
 

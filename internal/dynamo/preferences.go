@@ -90,16 +90,14 @@ func (s *Store) UpdatePreferences(ctx context.Context, username string, set map[
 	}
 	in := &dynamodb.UpdateItemInput{TableName: &s.Table, Key: key(UserPK(username), skPrefs),
 		UpdateExpression: aws.String(strings.TrimSpace(expr)), ExpressionAttributeNames: names,
-		ReturnValues: types.ReturnValueUpdatedOld, ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes}
+		ReturnValues: types.ReturnValueUpdatedOld}
 	if len(values) > 0 {
 		in.ExpressionAttributeValues = values
 	}
-	out, err := s.DB.UpdateItem(ctx, in)
+	out, err := s.db().UpdateItem(ctx, in)
 	if err != nil {
-		s.Metrics.Requests.Add(1)
 		return nil, fmt.Errorf("update preferences: %w", err)
 	}
-	s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 	existed := map[string]bool{}
 	for k := range prefsOf(out.Attributes) {
 		existed[k] = true

@@ -31,20 +31,17 @@ func (s *Store) ReserveInvites(ctx context.Context, username, day string, n, lim
 		return rollcall.ErrInviteQuota
 	}
 	expires := time.Now().Add(48 * time.Hour).Unix()
-	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.Table, Key: key(QuotaPK(username, day), skQuota),
+	_, err := s.db().UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &s.Table, Key: key(QuotaPK(username, day), skQuota),
 		UpdateExpression:          aws.String("ADD #n :n SET #t = :t"),
 		ConditionExpression:       aws.String("attribute_not_exists(#n) OR #n <= :max"),
 		ExpressionAttributeNames:  map[string]string{"#n": "n", "#t": "ttl"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(int64(n)), ":t": num(expires), ":max": &types.AttributeValueMemberN{Value: strconv.Itoa(limit - n)}},
-		ReturnConsumedCapacity:    types.ReturnConsumedCapacityIndexes})
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(int64(n)), ":t": num(expires), ":max": &types.AttributeValueMemberN{Value: strconv.Itoa(limit - n)}}})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		s.Metrics.Requests.Add(1)
 		return rollcall.ErrInviteQuota
 	}
 	if err != nil {
 		return fmt.Errorf("reserve invitations: %w", err)
 	}
-	s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 	return nil
 }

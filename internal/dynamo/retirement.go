@@ -66,13 +66,10 @@ func (s *Store) userMark(pk string, on bool) types.TransactWriteItem {
 }
 
 func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
-	out, err := s.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items,
-		ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes})
+	_, err := s.db().TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err != nil {
-		s.Metrics.Requests.Add(1)
 		return err
 	}
-	s.Metrics.write(out.ConsumedCapacity...)
 	return nil
 }
 
@@ -147,17 +144,15 @@ func (s *Store) RetirementsInState(ctx context.Context, state rollcall.Retiremen
 // SaveRetirement writes the request if its version is still prev.
 func (s *Store) SaveRetirement(ctx context.Context, r *rollcall.Retirement, prev int64) error {
 	cond, vals := versionIs(prev)
-	out, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: encodeRetirement(r),
-		ConditionExpression: cond, ExpressionAttributeValues: vals, ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes})
+	_, err := s.db().PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.Table, Item: encodeRetirement(r),
+		ConditionExpression: cond, ExpressionAttributeValues: vals})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		s.Metrics.Requests.Add(1)
 		return rollcall.ErrVersionChange
 	}
 	if err != nil {
 		return fmt.Errorf("save retirement: %w", err)
 	}
-	s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 	return nil
 }
 
@@ -326,14 +321,12 @@ func (s *Store) batchWrite(ctx context.Context, items []item, del bool) error {
 					return err
 				}
 			}
-			out, err := s.DB.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
-				RequestItems:           map[string][]types.WriteRequest{s.Table: reqs},
-				ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes,
+			out, err := s.db().BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+				RequestItems: map[string][]types.WriteRequest{s.Table: reqs},
 			})
 			if err != nil {
 				return fmt.Errorf("batch delete: %w", err)
 			}
-			s.Metrics.write(out.ConsumedCapacity...)
 			reqs = out.UnprocessedItems[s.Table]
 		}
 	}

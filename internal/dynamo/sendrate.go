@@ -55,24 +55,21 @@ func (r *SendRate) reserve(ctx context.Context, n int) error {
 	for attempt := 0; ; attempt++ {
 		t := now()
 		sec := t.Unix()
-		out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		_, err := s.db().UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 &s.Table,
 			Key:                       key(MailRatePK(sec), skMailRate),
 			UpdateExpression:          aws.String("ADD n :n SET #ttl = :ttl"),
 			ConditionExpression:       aws.String("attribute_not_exists(n) OR n <= :max"),
 			ExpressionAttributeNames:  map[string]string{"#ttl": "ttl"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(int64(n)), ":max": num(int64(r.Rate - n)), ":ttl": num(sec + 3600)},
-			ReturnConsumedCapacity:    types.ReturnConsumedCapacityIndexes,
 		})
 		if err == nil {
-			s.Metrics.write(ccOf(out.ConsumedCapacity)...)
 			return nil
 		}
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
 			return fmt.Errorf("send rate: %w", err)
 		}
-		s.Metrics.Requests.Add(1)
 		// This second is full: wait for the next one (a few ms past it, spread a little so
 		// that waiting instances do not all arrive at once).
 		next := time.Unix(sec+1, 0).Add(time.Duration(attempt%5) * 3 * time.Millisecond)

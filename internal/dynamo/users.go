@@ -29,17 +29,14 @@ func (s *Store) CreateUser(ctx context.Context, u *rollcall.User) error {
 				UpdateExpression:          aws.String("ADD n :one"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)}}},
 		},
-		ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes,
 	}
 	for attempt := 0; ; attempt++ {
-		out, err := s.DB.TransactWriteItems(ctx, in)
+		_, err := s.db().TransactWriteItems(ctx, in)
 		if err == nil {
-			s.Metrics.write(out.ConsumedCapacity...)
 			return nil
 		}
 		var tc *types.TransactionCanceledException
 		if errors.As(err, &tc) {
-			s.Metrics.Requests.Add(1)
 			reasons := tc.CancellationReasons
 			if len(reasons) > 0 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" {
 				return &rollcall.ConflictError{Detail: "A user with this username already exists."}

@@ -75,7 +75,7 @@ func TestExpireThousandInRuns(t *testing.T) {
 	// A write in flight when a run's context ends may land without the run learning it (so
 	// the counts can fall short by a few), but no invitation may be expired twice: each must
 	// be at version 2 (invited, expired), and a run reported finding nothing left.
-	if total.Expired > n || total.Expired < n-rollcall.ExpireConcurrency*partial {
+	if total.Expired > n || total.Expired < n-rollcall.SweepConcurrency*partial {
 		t.Fatalf("expired %d in total, want %d", total.Expired, n)
 	}
 	if partial == 0 {

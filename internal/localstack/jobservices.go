@@ -92,19 +92,8 @@ rest-stats { enabled = false }
 	}
 	argv := []string{java, "-Xss1m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Dconfig.file=" + confPath, "-cp", filepath.Join(absLib, "*"), "org.elasticmq.server.Main"}
 	logPath := filepath.Join(opts.DataDir, "elasticmq.log")
-	p, err := startProcess("ElasticMQ", logPath, argv, childEnv())
-	if err != nil {
-		return nil, err
-	}
-	ep := endpoint(port)
-	timeout := opts.StartTimeout
-	if timeout == 0 {
-		timeout = 120 * time.Second
-	}
-	if err := p.waitReady(ctx, timeout, func(ctx context.Context) bool { return ProbeSQS(ctx, ep) }); err != nil {
-		return nil, err
-	}
-	return &Service{Name: "elasticmq", Endpoint: ep, Port: port, LogFile: logPath, proc: p}, nil
+	return launch(ctx, launchSpec{name: "elasticmq", title: "ElasticMQ", logPath: logPath, argv: argv, env: childEnv(),
+		port: port, timeout: opts.StartTimeout, defaultTimeout: 120 * time.Second, probe: ProbeSQS})
 }
 
 // ProbeSQS reports whether endpoint answers SQS's ListQueues.
@@ -152,19 +141,8 @@ func StartS3(ctx context.Context, opts S3Options) (*Service, error) {
 		}
 	}
 	logPath := filepath.Join(opts.DataDir, "s3-local.log")
-	p, err := startProcess("S3 emulator", logPath, []string{bin, "-port", strconv.Itoa(port)}, childEnv())
-	if err != nil {
-		return nil, err
-	}
-	ep := endpoint(port)
-	timeout := opts.StartTimeout
-	if timeout == 0 {
-		timeout = 60 * time.Second
-	}
-	if err := p.waitReady(ctx, timeout, func(ctx context.Context) bool { return ProbeS3(ctx, ep) }); err != nil {
-		return nil, err
-	}
-	return &Service{Name: "s3-local", Endpoint: ep, Port: port, LogFile: logPath, proc: p}, nil
+	return launch(ctx, launchSpec{name: "s3-local", title: "S3 emulator", logPath: logPath, argv: []string{bin, "-port", strconv.Itoa(port)}, env: childEnv(),
+		port: port, timeout: opts.StartTimeout, defaultTimeout: 60 * time.Second, probe: ProbeS3})
 }
 
 var s3BuildMu sync.Mutex

@@ -197,3 +197,30 @@ func IsMissingDeps(err error) bool { return isMissingDeps(err) }
 func childEnv(extra ...string) []string {
 	return append(os.Environ(), extra...)
 }
+
+// launchSpec is how to start one local service and tell that it is ready.
+type launchSpec struct {
+	name, title             string // the Service's name; the process's, in errors
+	logPath                 string
+	argv, env               []string
+	port                    int
+	timeout, defaultTimeout time.Duration // timeout 0: defaultTimeout
+	probe                   func(ctx context.Context, endpoint string) bool
+}
+
+// launch starts a local service's process and waits until its probe answers on its port.
+func launch(ctx context.Context, l launchSpec) (*Service, error) {
+	p, err := startProcess(l.title, l.logPath, l.argv, l.env)
+	if err != nil {
+		return nil, err
+	}
+	ep := endpoint(l.port)
+	timeout := l.timeout
+	if timeout == 0 {
+		timeout = l.defaultTimeout
+	}
+	if err := p.waitReady(ctx, timeout, func(ctx context.Context) bool { return l.probe(ctx, ep) }); err != nil {
+		return nil, err
+	}
+	return &Service{Name: l.name, Endpoint: ep, Port: l.port, LogFile: l.logPath, proc: p}, nil
+}

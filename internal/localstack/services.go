@@ -83,19 +83,8 @@ func StartDynamoDBLocal(ctx context.Context, opts DynamoDBOptions) (*Service, er
 		argv = append(argv, "-dbPath", abs)
 	}
 	logPath := filepath.Join(opts.DataDir, "dynamodb-local.log")
-	p, err := startProcess("DynamoDB Local", logPath, argv, childEnv())
-	if err != nil {
-		return nil, err
-	}
-	ep := endpoint(port)
-	timeout := opts.StartTimeout
-	if timeout == 0 {
-		timeout = 60 * time.Second
-	}
-	if err := p.waitReady(ctx, timeout, func(ctx context.Context) bool { return ProbeDynamoDB(ctx, ep) }); err != nil {
-		return nil, err
-	}
-	return &Service{Name: "dynamodb-local", Endpoint: ep, Port: port, LogFile: logPath, proc: p}, nil
+	return launch(ctx, launchSpec{name: "dynamodb-local", title: "DynamoDB Local", logPath: logPath, argv: argv, env: childEnv(),
+		port: port, timeout: opts.StartTimeout, defaultTimeout: 60 * time.Second, probe: ProbeDynamoDB})
 }
 
 // dynamoLibDir checks that DynamoDB Local and its natives are installed.
@@ -206,20 +195,8 @@ func StartSES(ctx context.Context, opts SESOptions) (*Service, error) {
 		env = append(env, "AWS_SES_STRICT_TEMPLATE_RENDERING=true")
 	}
 	logPath := filepath.Join(opts.DataDir, "ses-local.log")
-	p, err := startProcess("SES emulator", logPath,
-		[]string{node, cli, "--host", "127.0.0.1", "--port", strconv.Itoa(port)}, env)
-	if err != nil {
-		return nil, err
-	}
-	ep := endpoint(port)
-	timeout := opts.StartTimeout
-	if timeout == 0 {
-		timeout = 30 * time.Second
-	}
-	if err := p.waitReady(ctx, timeout, func(ctx context.Context) bool { return ProbeSES(ctx, ep) }); err != nil {
-		return nil, err
-	}
-	return &Service{Name: "ses-local", Endpoint: ep, Port: port, LogFile: logPath, proc: p}, nil
+	return launch(ctx, launchSpec{name: "ses-local", title: "SES emulator", logPath: logPath, argv: []string{node, cli, "--host", "127.0.0.1", "--port", strconv.Itoa(port)}, env: env,
+		port: port, timeout: opts.StartTimeout, defaultTimeout: 30 * time.Second, probe: ProbeSES})
 }
 
 // ProbeSES reports whether endpoint is an aws-ses-v2-local emulator (its GET /store answers

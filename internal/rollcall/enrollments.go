@@ -72,24 +72,11 @@ func (s *Service) CreateInvitation(ctx context.Context, actor Actor, courseID, e
 // unenrolled, an open invitation revoked; anything else is left as it is. Whoever may not
 // manage its course gets ErrNotFound, as for an enrollment that does not exist.
 func (s *Service) DeleteEnrollment(ctx context.Context, actor Actor, publicID string) (*Enrollment, error) {
-	id, err := s.storeID(publicID)
+	e, _, err := s.managedEnrollment(ctx, actor, publicID, "delete enrollment")
 	if err != nil {
 		return nil, err
 	}
-	e, err := s.Store.GetEnrollment(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, unavailable("delete enrollment", err)
-	}
-	if _, err := s.courseFor(ctx, actor, e.CourseID); err != nil {
-		if errors.Is(err, ErrForbidden) {
-			return nil, ErrNotFound
-		}
-		return nil, err
-	}
-	next, err := s.saveWithRetry(ctx, id, func(cur *Enrollment) (*Enrollment, error) {
+	next, err := s.saveWithRetry(ctx, e.ID, func(cur *Enrollment) (*Enrollment, error) {
 		if cur == nil {
 			return nil, ErrNotFound
 		}
@@ -135,4 +122,39 @@ func (s *Service) saveWithRetry(ctx context.Context, id string, edit func(cur *E
 			return nil, unavailable("save enrollment", err)
 		}
 	}
+}
+
+// lookupEnrollment reads the enrollment a public id names; an id that names none, or is not
+// one of ours, is ErrNotFound. what names the use case in an outage's error.
+func (s *Service) lookupEnrollment(ctx context.Context, publicID, what string) (*Enrollment, error) {
+	id, err := s.storeID(publicID)
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.Store.GetEnrollment(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable(what, err)
+	}
+	return e, nil
+}
+
+// managedEnrollment reads the enrollment a public id names and its course, for an actor who
+// may manage that course (staff or a course admin). To anyone else the enrollment does not
+// exist (ErrNotFound), so that ids cannot be probed.
+func (s *Service) managedEnrollment(ctx context.Context, actor Actor, publicID, what string) (*Enrollment, *Course, error) {
+	e, err := s.lookupEnrollment(ctx, publicID, what)
+	if err != nil {
+		return nil, nil, err
+	}
+	course, err := s.courseFor(ctx, actor, e.CourseID)
+	if errors.Is(err, ErrForbidden) {
+		return nil, nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, course, nil
 }

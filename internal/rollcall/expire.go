@@ -3,8 +3,6 @@ package rollcall
 import (
 	"context"
 	"errors"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -19,9 +17,6 @@ type ExpireResult struct {
 	Complete bool `json:"complete"`
 }
 
-// ExpireConcurrency is how many pages of due invitations ExpireDue works on at once.
-const ExpireConcurrency = 8
-
 // ExpireDue marks every open invitation whose expiry is at or before now as expired
 // (docs/api.md#invitations). It reads the expiry index only (no scan), re-reads each listed item
 // consistently and writes with the same version-checked, lease-aware transaction as every
@@ -30,71 +25,12 @@ const ExpireConcurrency = 8
 // rest for the next run.
 func (s *Service) ExpireDue(ctx context.Context, now, deadline time.Time) (ExpireResult, error) {
 	start := time.Now()
-	var expired, skipped, busy, failed atomic.Int64
-	var stopped atomic.Bool
-	var errMu sync.Mutex
-	var firstErr error
 	now = now.UTC()
 	ed := Edit{Actor: "system", Source: SourceExpiry, Now: now}
-
-	past := func() bool {
-		if !deadline.IsZero() && !time.Now().Before(deadline) {
-			stopped.Store(true)
-			return true
-		}
-		return ctx.Err() != nil
-	}
-	sem := make(chan struct{}, ExpireConcurrency)
-	err := s.Store.ExpiredInvitations(ctx, now, func(page []*Enrollment) bool {
-		if past() {
-			return false
-		}
-		sem <- struct{}{}
-		defer func() { <-sem }()
-		ids := make([]string, len(page))
-		for i, e := range page {
-			ids[i] = e.ID
-		}
-		fresh, err := s.Store.GetEnrollments(ctx, ids)
-		if err != nil && ctx.Err() != nil {
-			stopped.Store(true)
-			return false
-		}
-		if err != nil {
-			failed.Add(int64(len(ids)))
-			errMu.Lock()
-			if firstErr == nil {
-				firstErr = err
-			}
-			errMu.Unlock()
-			return true
-		}
-		for _, id := range ids {
-			if past() {
-				return false
-			}
-			switch r := s.expireOne(ctx, fresh[id], ed); r {
-			case expireDone:
-				expired.Add(1)
-			case expireSkipped:
-				skipped.Add(1)
-			case expireBusy:
-				busy.Add(1)
-			case expireStopped:
-				stopped.Store(true)
-				return false
-			default:
-				failed.Add(1)
-			}
-		}
-		return true
-	})
-	res := ExpireResult{Expired: int(expired.Load()), Skipped: int(skipped.Load()), Busy: int(busy.Load()), Failed: int(failed.Load())}
-	if ctx.Err() != nil {
-		// The invocation's own deadline (or a cancel): what is left waits for the next run.
-		stopped.Store(true)
-	}
-	res.Complete = err == nil && firstErr == nil && !stopped.Load() && res.Busy == 0 && res.Failed == 0
+	t := s.sweepPages(ctx, deadline,
+		func(fn func([]*Enrollment) bool) error { return s.Store.ExpiredInvitations(ctx, now, fn) },
+		func(e *Enrollment) (MailKind, expireOutcome) { return "", s.expireOne(ctx, e, ed) })
+	res := ExpireResult{Expired: t.done[""], Skipped: t.skipped, Busy: t.busy, Failed: t.failed, Complete: t.complete()}
 	complete := 0.0
 	if res.Complete {
 		complete = 1
@@ -102,20 +38,17 @@ func (s *Service) ExpireDue(ctx context.Context, now, deadline time.Time) (Expir
 	s.record(ctx, map[string]float64{"InvitationsExpired": float64(res.Expired), "ExpirySkipped": float64(res.Skipped),
 		"ExpiryBusy": float64(res.Busy), "ExpiryFailed": float64(res.Failed), "ExpiryComplete": complete})
 	level := s.log().InfoContext
-	if err != nil || firstErr != nil || res.Failed > 0 {
+	if t.err != nil || res.Failed > 0 {
 		level = s.log().WarnContext
 	}
 	attrs := []any{"expired", res.Expired, "skipped", res.Skipped, "busy", res.Busy, "failed", res.Failed,
-		"complete", res.Complete, "stopped_at_deadline", stopped.Load(), "due_before", now, "duration_ms", time.Since(start).Milliseconds()}
-	if err == nil {
-		err = firstErr
-	}
-	if err != nil {
-		attrs = append(attrs, "error", err.Error())
+		"complete", res.Complete, "stopped_at_deadline", t.stopped, "due_before", now, "duration_ms", time.Since(start).Milliseconds()}
+	if t.err != nil {
+		attrs = append(attrs, "error", t.err.Error())
 	}
 	level(ctx, "expiry run", attrs...)
-	if err != nil && !stopped.Load() {
-		return res, unavailable("expire invitations", err)
+	if t.err != nil && !t.stopped {
+		return res, unavailable("expire invitations", t.err)
 	}
 	return res, nil
 }

@@ -3,7 +3,6 @@ package rollcall
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -160,22 +159,8 @@ func ParseEnrollmentPatch(body []byte) (*EnrollmentPatch, error) {
 // role, mode, cohort or end date; each change is an audit entry. Only staff may make someone a
 // ta or an instructor. Whoever may not manage the course gets ErrNotFound.
 func (s *Service) PatchEnrollment(ctx context.Context, actor Actor, publicID string, p *EnrollmentPatch) (*Enrollment, error) {
-	id, err := s.storeID(publicID)
+	e, course, err := s.managedEnrollment(ctx, actor, publicID, "patch enrollment")
 	if err != nil {
-		return nil, err
-	}
-	e, err := s.Store.GetEnrollment(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, unavailable("patch enrollment", err)
-	}
-	course, err := s.courseFor(ctx, actor, e.CourseID)
-	if err != nil {
-		if errors.Is(err, ErrForbidden) {
-			return nil, ErrNotFound
-		}
 		return nil, err
 	}
 	if p.Role != nil && AdminRole(*p.Role) && !actor.Staff {
@@ -195,7 +180,7 @@ func (s *Service) PatchEnrollment(ctx context.Context, actor Actor, publicID str
 			return nil, FieldError("end_at", fmt.Sprintf("Ensure the end date is within %d years.", MaxEndAtYears))
 		}
 	}
-	return s.saveWithRetry(ctx, id, func(cur *Enrollment) (*Enrollment, error) {
+	return s.saveWithRetry(ctx, e.ID, func(cur *Enrollment) (*Enrollment, error) {
 		if cur == nil {
 			return nil, ErrNotFound
 		}

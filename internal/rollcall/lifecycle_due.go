@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -152,100 +150,32 @@ func (s *Service) ScheduledRun(ctx context.Context, now, deadline time.Time) (Sc
 // It stops starting new work at deadline; the next run carries on.
 func (s *Service) RunDue(ctx context.Context, now, deadline time.Time) (DueResult, error) {
 	start := time.Now()
-	var completed, notices, reminders, skipped, busy, failed atomic.Int64
-	var stopped atomic.Bool
-	var errMu sync.Mutex
-	var firstErr error
 	now = now.UTC()
 	ed := Edit{Actor: "system", Source: SourceSchedule, Now: now}
-	past := func() bool {
-		if !deadline.IsZero() && !time.Now().Before(deadline) {
-			stopped.Store(true)
-			return true
-		}
-		return ctx.Err() != nil
-	}
-	sem := make(chan struct{}, ExpireConcurrency)
-	err := s.Store.DueWork(ctx, now, func(page []*Enrollment) bool {
-		if past() {
-			return false
-		}
-		sem <- struct{}{}
-		defer func() { <-sem }()
-		ids := make([]string, len(page))
-		for i, e := range page {
-			ids[i] = e.ID
-		}
-		fresh, err := s.Store.GetEnrollments(ctx, ids)
-		if err != nil {
-			if ctx.Err() != nil {
-				stopped.Store(true)
-				return false
-			}
-			failed.Add(int64(len(ids)))
-			errMu.Lock()
-			if firstErr == nil {
-				firstErr = err
-			}
-			errMu.Unlock()
-			return true
-		}
-		for _, id := range ids {
-			if past() {
-				return false
-			}
-			kind, r := s.dueOne(ctx, fresh[id], ed)
-			switch r {
-			case expireDone:
-				switch kind {
-				case MailEnrollmentEnding:
-					notices.Add(1)
-				case MailReminder:
-					reminders.Add(1)
-				default:
-					completed.Add(1)
-				}
-			case expireSkipped:
-				skipped.Add(1)
-			case expireBusy:
-				busy.Add(1)
-			case expireStopped:
-				stopped.Store(true)
-				return false
-			default:
-				failed.Add(1)
-			}
-		}
-		return true
-	})
-	res := DueResult{Completed: int(completed.Load()), Notices: int(notices.Load()), Reminders: int(reminders.Load()),
-		Skipped: int(skipped.Load()), Busy: int(busy.Load()), Failed: int(failed.Load())}
-	if ctx.Err() != nil {
-		stopped.Store(true)
-	}
-	res.Complete = err == nil && firstErr == nil && !stopped.Load() && res.Busy == 0 && res.Failed == 0
+	t := s.sweepPages(ctx, deadline,
+		func(fn func([]*Enrollment) bool) error { return s.Store.DueWork(ctx, now, fn) },
+		func(e *Enrollment) (MailKind, expireOutcome) { return s.dueOne(ctx, e, ed) })
+	res := DueResult{Completed: t.done[""], Notices: t.done[MailEnrollmentEnding], Reminders: t.done[MailReminder],
+		Skipped: t.skipped, Busy: t.busy, Failed: t.failed, Complete: t.complete()}
 	complete := 0.0
 	if res.Complete {
 		complete = 1
 	}
 	s.record(ctx, map[string]float64{"EnrollmentsCompleted": float64(res.Completed), "EndingNotices": float64(res.Notices),
 		"Reminders": float64(res.Reminders), "DueFailed": float64(res.Failed), "DueComplete": complete})
-	if err == nil {
-		err = firstErr
-	}
 	attrs := []any{"completed", res.Completed, "ending_notices", res.Notices, "reminders", res.Reminders, "skipped", res.Skipped,
-		"busy", res.Busy, "failed", res.Failed, "complete", res.Complete, "stopped_at_deadline", stopped.Load(),
+		"busy", res.Busy, "failed", res.Failed, "complete", res.Complete, "stopped_at_deadline", t.stopped,
 		"due_before", now, "duration_ms", time.Since(start).Milliseconds()}
 	level := s.log().InfoContext
-	if err != nil || res.Failed > 0 {
+	if t.err != nil || res.Failed > 0 {
 		level = s.log().WarnContext
-		if err != nil {
-			attrs = append(attrs, "error", err.Error())
+		if t.err != nil {
+			attrs = append(attrs, "error", t.err.Error())
 		}
 	}
 	level(ctx, "lifecycle run", attrs...)
-	if err != nil && !stopped.Load() {
-		return res, unavailable("scheduled lifecycle work", err)
+	if t.err != nil && !t.stopped {
+		return res, unavailable("scheduled lifecycle work", t.err)
 	}
 	return res, nil
 }

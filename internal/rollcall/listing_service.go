@@ -275,16 +275,9 @@ func (s *Service) ListUserEnrollments(ctx context.Context, actor Actor, username
 // the enrollment's own user may see it; anyone else gets ErrNotFound, as for an enrollment
 // that does not exist.
 func (s *Service) GetEnrollment(ctx context.Context, actor Actor, publicID string) (*Enrollment, error) {
-	id, err := s.storeID(publicID)
+	e, err := s.lookupEnrollment(ctx, publicID, "get enrollment")
 	if err != nil {
 		return nil, err
-	}
-	e, err := s.Store.GetEnrollment(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, unavailable("get enrollment", err)
 	}
 	if actor.Staff || e.Registered() && NormalizeUsername(e.Username) == NormalizeUsername(actor.Username) {
 		return e, nil

@@ -2,7 +2,6 @@ package rollcall
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -97,25 +96,11 @@ func inviteCapWait(e *Enrollment, now time.Time) time.Duration {
 // ResendInvitation is POST /api/enrollments/{id}/resend (staff or a course admin; anyone else
 // gets ErrNotFound).
 func (s *Service) ResendInvitation(ctx context.Context, actor Actor, publicID string, o ResendOptions) (*Enrollment, error) {
-	id, err := s.storeID(publicID)
+	e, course, err := s.managedEnrollment(ctx, actor, publicID, "resend invitation")
 	if err != nil {
 		return nil, err
 	}
-	e, err := s.Store.GetEnrollment(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, unavailable("resend invitation", err)
-	}
-	course, err := s.courseFor(ctx, actor, e.CourseID)
-	if err != nil {
-		if errors.Is(err, ErrForbidden) {
-			return nil, ErrNotFound
-		}
-		return nil, err
-	}
-	return s.saveWithRetry(ctx, id, func(cur *Enrollment) (*Enrollment, error) {
+	return s.saveWithRetry(ctx, e.ID, func(cur *Enrollment) (*Enrollment, error) {
 		return resendEdit(cur, course, actor.Username, o, s.now())
 	})
 }
@@ -137,7 +122,7 @@ func (s *Service) ResendCourseInvitations(ctx context.Context, actor Actor, cour
 	var queued atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
-	sem := make(chan struct{}, ExpireConcurrency)
+	sem := make(chan struct{}, SweepConcurrency)
 	var wg sync.WaitGroup
 	q := PageQuery{Limit: MaxPageSize, Filter: ListFilter{State: StateInvited, Now: now}}
 	for {
