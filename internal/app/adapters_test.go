@@ -13,7 +13,7 @@ import (
 // live in internal/rollcall), so the store, the stream functions and the HTTP adapter each
 // link what their technology needs and no other adapter's code. internal/app wires them.
 func TestAdaptersImportOnlyTheDomain(t *testing.T) {
-	adapters := []string{"auth", "dynamo", "emf", "httpapi", "secrets", "ses", "stream"}
+	adapters := []string{"auth", "dynamo", "emf", "httpapi", "jobqueue", "secrets", "ses", "stream", "uploads"}
 	isAdapter := map[string]bool{}
 	for _, a := range adapters {
 		isAdapter["github.com/rollcall/rollcall/internal/"+a] = true

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/rollcall/rollcall/internal/retry"
 )
 
 // get reads one item (strongly consistent); nil if missing.
@@ -109,15 +109,9 @@ func (s *Store) forChunks(ctx context.Context, n, size int, fn func(ctx context.
 	return firstErr
 }
 
+// backoff is the pause before a store retry: 10 ms doubling up to 640 ms, jittered.
 func backoff(ctx context.Context, attempt int) error {
-	d := time.Duration(min(1<<min(attempt, 6), 64)) * 10 * time.Millisecond
-	d += time.Duration(rand.Int64N(int64(d)))
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
+	return retry.Pause(ctx, attempt, 10*time.Millisecond, 640*time.Millisecond)
 }
 
 // errUnprocessed is the failure of an item DynamoDB still left unprocessed after retries.

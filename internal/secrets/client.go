@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/rollcall/rollcall/internal/retry"
 )
 
 // HTTPClient calls Secrets Manager's GetSecretValue as the SDK does (AWS JSON 1.1 over HTTPS,
@@ -64,10 +65,8 @@ func (c *HTTPClient) GetSecretValue(ctx context.Context, secretID, versionStage 
 	var lastErr error
 	for attempt := range 3 {
 		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return Value{}, ctx.Err()
-			case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+			if err := retry.Pause(ctx, attempt, 100*time.Millisecond, time.Second); err != nil {
+				return Value{}, err
 			}
 		}
 		v, retry, err := c.call(ctx, body)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/rollcall/rollcall/internal/retry"
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
@@ -367,10 +368,8 @@ func (m *Mailer) sendBatch(ctx context.Context, kind rollcall.MailKind, lang str
 func (m *Mailer) mark(ctx context.Context, refs []rollcall.MailRef, outcome map[rollcall.MailRef]string) (unmarked []rollcall.MailRef) {
 	for attempt := 0; len(refs) > 0 && attempt < 4; attempt++ {
 		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
-			}
+			// The mail went out: once ctx has ended, write the markers without pausing.
+			_ = retry.Pause(ctx, attempt, 100*time.Millisecond, time.Second)
 		}
 		failedRefs, err := m.Store.MarkMailSent(context.WithoutCancel(ctx), refs, outcome, m.now())
 		if err == nil && len(failedRefs) == 0 {
