@@ -25,6 +25,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/rollcall/rollcall/internal/retry"
 )
 
 // Client calls one service in one region.
@@ -135,10 +137,8 @@ func (c *Client) Do(ctx context.Context, r Request) (*http.Response, error) {
 	var lastErr error
 	for attempt := range 3 {
 		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(time.Duration(50<<attempt) * time.Millisecond):
+			if err := retry.Pause(ctx, attempt-1, 100*time.Millisecond, time.Second); err != nil {
+				return nil, err
 			}
 		}
 		resp, retry, err := c.send(ctx, r)
