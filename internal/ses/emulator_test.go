@@ -4,10 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
-	"github.com/rollcall/rollcall/internal/awscall"
 	"github.com/rollcall/rollcall/internal/ses"
 	"github.com/rollcall/rollcall/internal/testenv"
 )
@@ -19,9 +15,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 func TestEmulatorAcceptsConfigurationSetAndNamedFrom(t *testing.T) {
 	testenv.Start(t)
 	to := testenv.Address("confset")
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
-	client := ses.NewClient(awscall.New(cfg, "", "", nil), testenv.Start(t).SESEndpoint)
-	s := &ses.Sender{Client: client, From: "Rollcall <no-reply@rollcall.test>", TemplatePrefix: testenv.MailTemplatePrefix,
+	s := &ses.Sender{Client: testenv.SES(t), From: "Rollcall <no-reply@rollcall.test>", TemplatePrefix: testenv.MailTemplatePrefix,
 		ConfigurationSet: "rollcall-test"}
 	res := s.Send(context.Background(), "enrolled", []ses.Message{{To: to, Data: map[string]string{
 		"name": "n", "course_title": "T", "course_id": "c", "invitation_url": "", "expires_at": "",

@@ -1,7 +1,6 @@
 // Package jobworker builds JobWorkerFunction, the SQS function that runs chunks of roster
-// jobs and mails job_finished. It calls SES and SQS through small clients (internal/ses,
-// internal/jobqueue over internal/awscall), and links neither the HTTP adapter nor any SDK
-// service module but DynamoDB's.
+// jobs and mails job_finished. It calls SES and SQS through small clients of its own
+// (internal/awscall), and links neither the HTTP adapter nor any SDK module but DynamoDB's.
 package jobworker
 
 import (
@@ -10,6 +9,7 @@ import (
 	"fmt"
 	"html"
 	"math/rand/v2"
+	"net/mail"
 	"os"
 	"strconv"
 	"strings"
@@ -23,7 +23,6 @@ import (
 	"github.com/rollcall/rollcall/internal/awscall"
 	"github.com/rollcall/rollcall/internal/jobqueue"
 	"github.com/rollcall/rollcall/internal/rollcall"
-	"github.com/rollcall/rollcall/internal/ses"
 	"github.com/rollcall/rollcall/internal/stream"
 )
 
@@ -66,12 +65,12 @@ func NewWorker(d *app.Deps) (*rollcall.JobService, error) {
 		}
 		base = "http://127.0.0.1:" + port
 	}
-	if _, err := ses.BareAddress(d.Config.MailFrom); err != nil {
+	if _, err := mail.ParseAddress(d.Config.MailFrom); err != nil { // what ses.BareAddress checks
 		return nil, fmt.Errorf("config: MAIL_FROM: want an address or \"Name <address>\": %w", err)
 	}
-	client := ses.NewClient(awscall.New(d.AWS, "", "", d.Config.Authorize), d.Config.SESEndpoint)
-	js.Mail = &jobMail{sender: &ses.Sender{Client: client, From: d.Config.MailFrom, TemplatePrefix: d.Config.MailTemplatePrefix,
-		ConfigurationSet: os.Getenv("MAIL_CONFIGURATION_SET")}, baseURL: base, prefs: d.Store.MailPreferences}
+	sender := &finishedMail{call: awscall.New(d.AWS, "SESv2", "ses", d.Config.Authorize), endpoint: d.Config.SESEndpoint,
+		from: d.Config.MailFrom, templatePrefix: d.Config.MailTemplatePrefix, configurationSet: os.Getenv("MAIL_CONFIGURATION_SET")}
+	js.Mail = &jobMail{sender: sender, baseURL: base, prefs: d.Store.MailPreferences}
 	return js, nil
 }
 

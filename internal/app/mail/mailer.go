@@ -1,5 +1,6 @@
 // Package mail builds the functions that send mail: MailerFunction (from the table's stream)
-// and MailSweepFunction (scheduled, for mail the stream gave up on).
+// and MailSweepFunction (scheduled, for mail the stream gave up on). Only their binaries link
+// SES.
 package mail
 
 import (
@@ -9,10 +10,11 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
 	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/app/keys"
-	"github.com/rollcall/rollcall/internal/awscall"
 	"github.com/rollcall/rollcall/internal/dynamo"
 	"github.com/rollcall/rollcall/internal/ses"
 	"github.com/rollcall/rollcall/internal/stream"
@@ -64,8 +66,11 @@ func NewMailer(ctx context.Context, d *app.Deps) (*stream.Mailer, error) {
 		Prefs: d.Store}, nil
 }
 
-// sesClient is the SES v2 client (the emulator's endpoint locally): internal/ses's own, not
-// the SDK's module (see ses.Client).
-func sesClient(d *app.Deps) *ses.Client {
-	return ses.NewClient(awscall.New(d.AWS, "", "", d.Config.Authorize), d.Config.SESEndpoint)
+// sesClient is the SES v2 client (the emulator's endpoint locally).
+func sesClient(d *app.Deps) *sesv2.Client {
+	return sesv2.NewFromConfig(d.AWS, func(o *sesv2.Options) {
+		if d.Config.SESEndpoint != "" {
+			o.BaseEndpoint = aws.String(d.Config.SESEndpoint)
+		}
+	})
 }

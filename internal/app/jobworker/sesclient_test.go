@@ -1,4 +1,4 @@
-package ses
+package jobworker
 
 import (
 	"context"
@@ -17,21 +17,24 @@ import (
 
 	"github.com/rollcall/rollcall/internal/awscall"
 	"github.com/rollcall/rollcall/internal/localiam"
+	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
-func testSender(endpoint string) *Sender {
+func testSender(endpoint string) *finishedMail {
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}
-	return &Sender{Client: NewClient(awscall.New(cfg, "", "", nil), endpoint), From: "Rollcall <no-reply@x.org>",
-		TemplatePrefix: "rollcall-local-", ConfigurationSet: "rollcall-local"}
+	return &finishedMail{call: awscall.New(cfg, "SESv2", "ses", nil), endpoint: endpoint, from: "Rollcall <no-reply@x.org>",
+		templatePrefix: "rollcall-local-", configurationSet: "rollcall-local"}
 }
 
-// The local IAM check reads our send exactly as it reads the SDK's SendBulkEmail input with
-// the same fields (sender, template, configuration set, recipients).
-func TestSendIsAuthorizedAsTheSDKs(t *testing.T) {
-	in := &SendBulkEmailInput{FromEmailAddress: "Rollcall <no-reply@x.org>", ConfigurationSetName: "rollcall-local",
-		DefaultEmailTags: []MessageTag{{Name: "MailKind", Value: "job_finished"}},
-		DefaultContent:   BulkEmailContent{Template: Template{TemplateName: "rollcall-local-job_finished", TemplateData: "{}"}},
-		BulkEmailEntries: []BulkEmailEntry{{Destination: Destination{ToAddresses: []string{"a@y.org"}}}}}
+// The local IAM check reads the worker's send exactly as it reads the SDK's SendBulkEmail
+// input with the same fields (sender, template, configuration set, recipients).
+func TestJobMailIsAuthorizedAsTheSDKsSend(t *testing.T) {
+	in := &sendBulkEmailInput{FromEmailAddress: "Rollcall <no-reply@x.org>", ConfigurationSetName: "rollcall-local",
+		DefaultEmailTags: []sesTag{{Name: "MailKind", Value: "job_finished"}}}
+	in.DefaultContent.Template = sesTemplate{TemplateName: "rollcall-local-job_finished", TemplateData: "{}"}
+	var e sesEntry
+	e.Destination.ToAddresses = []string{"a@y.org"}
+	in.BulkEmailEntries = []sesEntry{e}
 	got, err := localiam.Requests("SESv2", "SendBulkEmail", in, "us-east-1")
 	if err != nil {
 		t.Fatal(err)
@@ -49,9 +52,9 @@ func TestSendIsAuthorizedAsTheSDKs(t *testing.T) {
 	}
 }
 
-// The request is SES v2's SendBulkEmail, signed for ses; each destination's status is
-// classified, and a throttled call is a retry for every message.
-func TestClientSendBulkEmail(t *testing.T) {
+// The request is SES v2's SendBulkEmail; each destination's status is classified as the mail
+// functions' sender classifies it, and a failed call is a retry for every message.
+func TestJobMailSendBulkEmail(t *testing.T) {
 	var body map[string]any
 	fail := false
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -70,9 +73,9 @@ func TestClientSendBulkEmail(t *testing.T) {
 	}))
 	defer srv.Close()
 	s := testSender(srv.URL)
-	msgs := []Message{{To: "a@y.org", Data: map[string]string{"job_id": "j1"}}, {To: "b@y.org"}, {To: "c@y.org"}}
+	msgs := []rollcall.MailMessage{{To: "a@y.org", Data: map[string]string{"job_id": "j1"}}, {To: "b@y.org"}, {To: "c@y.org"}}
 	res := s.Send(context.Background(), "job_finished", msgs)
-	if res[0].Outcome != Sent || res[0].MessageID != "m1" || res[1].Outcome != Rejected || res[2].Outcome != Retry {
+	if res[0].Outcome != rollcall.MailAccepted || res[0].MessageID != "m1" || res[1].Outcome != rollcall.MailRejected || res[2].Outcome != rollcall.MailRetry {
 		t.Fatalf("results %+v", res)
 	}
 	tmpl := body["DefaultContent"].(map[string]any)["Template"].(map[string]any)
@@ -85,7 +88,7 @@ func TestClientSendBulkEmail(t *testing.T) {
 
 	fail = true
 	res = s.Send(context.Background(), "job_finished", msgs[:1])
-	if res[0].Outcome != Retry || !strings.Contains(res[0].Err.Error(), "TooManyRequestsException") {
+	if res[0].Outcome != rollcall.MailRetry || !strings.Contains(res[0].Err.Error(), "TooManyRequestsException") {
 		t.Fatalf("throttled call: %+v", res)
 	}
 }
