@@ -1,7 +1,6 @@
 package localiam
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/mail"
 	"net/url"
@@ -156,30 +155,6 @@ func (a arns) dynamodbStreams(op string, input any) ([]Request, error) {
 // sesv2 authorizes a send on the sending identity, and on the template and the configuration
 // set it names; the condition keys are the sender, the recipients and the API version.
 func (a arns) sesv2(op string, input any) ([]Request, error) {
-	// A send made by a small client of the functions' own rather than the SDK's (see
-	// internal/awscall): its input carries the API's fields under the same names, so it is
-	// read as the SDK's input through its JSON form.
-	var sdkInput any
-	switch op {
-	case "SendBulkEmail":
-		if _, ok := input.(*sesv2.SendBulkEmailInput); !ok {
-			sdkInput = &sesv2.SendBulkEmailInput{}
-		}
-	case "SendEmail":
-		if _, ok := input.(*sesv2.SendEmailInput); !ok {
-			sdkInput = &sesv2.SendEmailInput{}
-		}
-	}
-	if sdkInput != nil {
-		b, err := json.Marshal(input)
-		if err == nil {
-			err = json.Unmarshal(b, sdkInput)
-		}
-		if err != nil {
-			return nil, &UnmappedError{Service: "SESv2", Operation: op + fmt.Sprintf(" with a %T input", input)}
-		}
-		input = sdkInput
-	}
 	var (
 		from, fromARN, feedback, configSet, contactList string
 		tmpl                                            *sestypes.Template

@@ -1,6 +1,5 @@
 // Package jobworker builds JobWorkerFunction, the SQS function that runs chunks of roster
-// jobs and mails job_finished. It calls SES and SQS through small clients of its own
-// (internal/awscall), and links neither the HTTP adapter nor any SDK module but DynamoDB's.
+// jobs and mails job_finished. It links SES and SQS, not the HTTP adapter or S3.
 package jobworker
 
 import (
@@ -9,20 +8,21 @@ import (
 	"fmt"
 	"html"
 	"math/rand/v2"
-	"net/mail"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
 	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/app/jobsvc"
 	"github.com/rollcall/rollcall/internal/app/keys"
-	"github.com/rollcall/rollcall/internal/awscall"
 	"github.com/rollcall/rollcall/internal/jobqueue"
 	"github.com/rollcall/rollcall/internal/rollcall"
+	"github.com/rollcall/rollcall/internal/ses"
 	"github.com/rollcall/rollcall/internal/stream"
 )
 
@@ -65,12 +65,16 @@ func NewWorker(d *app.Deps) (*rollcall.JobService, error) {
 		}
 		base = "http://127.0.0.1:" + port
 	}
-	if _, err := mail.ParseAddress(d.Config.MailFrom); err != nil { // what ses.BareAddress checks
+	if _, err := ses.BareAddress(d.Config.MailFrom); err != nil {
 		return nil, fmt.Errorf("config: MAIL_FROM: want an address or \"Name <address>\": %w", err)
 	}
-	sender := &finishedMail{call: awscall.New(d.AWS, "SESv2", "ses", d.Config.Authorize), endpoint: d.Config.SESEndpoint,
-		from: d.Config.MailFrom, templatePrefix: d.Config.MailTemplatePrefix, configurationSet: os.Getenv("MAIL_CONFIGURATION_SET")}
-	js.Mail = &jobMail{sender: sender, baseURL: base, prefs: d.Store.MailPreferences}
+	client := sesv2.NewFromConfig(d.AWS, func(o *sesv2.Options) {
+		if d.Config.SESEndpoint != "" {
+			o.BaseEndpoint = aws.String(d.Config.SESEndpoint)
+		}
+	})
+	js.Mail = &jobMail{sender: &ses.Sender{Client: client, From: d.Config.MailFrom, TemplatePrefix: d.Config.MailTemplatePrefix,
+		ConfigurationSet: os.Getenv("MAIL_CONFIGURATION_SET")}, baseURL: base, prefs: d.Store.MailPreferences}
 	return js, nil
 }
 
