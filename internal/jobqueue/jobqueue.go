@@ -8,17 +8,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
-// API is the part of the SQS client the queue uses.
+// API is the part of SQS the queue uses (Client, or a fake in tests).
 type API interface {
-	SendMessageBatch(context.Context, *sqs.SendMessageBatchInput, ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
-	ChangeMessageVisibility(context.Context, *sqs.ChangeMessageVisibilityInput, ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+	SendMessageBatch(ctx context.Context, in *SendMessageBatchInput) (*SendMessageBatchOutput, error)
+	ChangeMessageVisibility(ctx context.Context, in *ChangeMessageVisibilityInput) error
 }
 
 // Queue sends chunks to one queue, 10 a call, Parallel calls at once.
@@ -71,12 +67,12 @@ func (q *Queue) SendChunks(ctx context.Context, chunks []rollcall.JobChunk) erro
 }
 
 func (q *Queue) sendBatch(ctx context.Context, bodies []string, lo, hi int) error {
-	pending := make([]types.SendMessageBatchRequestEntry, 0, hi-lo)
+	pending := make([]BatchEntry, 0, hi-lo)
 	for i := lo; i < hi; i++ {
-		pending = append(pending, types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(bodies[i])})
+		pending = append(pending, BatchEntry{ID: strconv.Itoa(i), MessageBody: bodies[i]})
 	}
 	for attempt := 0; len(pending) > 0; attempt++ {
-		out, err := q.Client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.URL), Entries: pending})
+		out, err := q.Client.SendMessageBatch(ctx, &SendMessageBatchInput{QueueUrl: q.URL, Entries: pending})
 		if err != nil {
 			return err
 		}
@@ -84,18 +80,18 @@ func (q *Queue) sendBatch(ctx context.Context, bodies []string, lo, hi int) erro
 			return nil
 		}
 		if attempt == 4 {
-			return fmt.Errorf("send chunks: %s", aws.ToString(out.Failed[0].Message))
+			return fmt.Errorf("send chunks: %s", out.Failed[0].Message)
 		}
 		failed := map[string]bool{}
 		for _, f := range out.Failed {
 			if f.SenderFault {
-				return fmt.Errorf("send chunks: %s", aws.ToString(f.Message))
+				return fmt.Errorf("send chunks: %s", f.Message)
 			}
-			failed[aws.ToString(f.Id)] = true
+			failed[f.ID] = true
 		}
 		next := pending[:0]
 		for _, e := range pending {
-			if failed[aws.ToString(e.Id)] {
+			if failed[e.ID] {
 				next = append(next, e)
 			}
 		}
@@ -108,7 +104,6 @@ func (q *Queue) sendBatch(ctx context.Context, bodies []string, lo, hi int) erro
 // visibility timeout (minutes, sized for a worker that crashed): for a chunk that could not
 // run yet because its course or the chunk itself was busy.
 func (q *Queue) RetrySoon(ctx context.Context, receiptHandle string, d time.Duration) error {
-	_, err := q.Client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(q.URL),
-		ReceiptHandle: aws.String(receiptHandle), VisibilityTimeout: int32(max(d/time.Second, 0))})
-	return err
+	return q.Client.ChangeMessageVisibility(ctx, &ChangeMessageVisibilityInput{QueueUrl: q.URL,
+		ReceiptHandle: receiptHandle, VisibilityTimeout: int32(max(d/time.Second, 0))})
 }

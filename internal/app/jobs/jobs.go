@@ -1,5 +1,6 @@
 // Package jobs builds JobsFunction, the HTTP API of roster jobs and uploads: the only job
-// function that links S3 and the HTTP adapter (JobWorkerFunction is in internal/app/jobworker).
+// function that links the uploads bucket and the HTTP adapter (JobWorkerFunction is in
+// internal/app/jobworker).
 package jobs
 
 import (
@@ -7,12 +8,10 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/app/jobsvc"
 	"github.com/rollcall/rollcall/internal/app/web"
+	"github.com/rollcall/rollcall/internal/awscall"
 	"github.com/rollcall/rollcall/internal/httpapi"
 	"github.com/rollcall/rollcall/internal/rollcall"
 	"github.com/rollcall/rollcall/internal/uploads"
@@ -29,17 +28,13 @@ func JobsFunction(ctx context.Context, c app.Config) (any, error) {
 }
 
 // NewJobService is the roster job service of JobsFunction: the job queue and, when the stack
-// has one, the uploads bucket.
+// has one, the uploads bucket (uploads' own S3 client, not the SDK's S3 module: see
+// internal/awscall).
 func NewJobService(d *app.Deps) *rollcall.JobService {
 	js := jobsvc.New(d)
 	if jc := d.Config.Jobs; jc.UploadsBucket != "" {
-		s3Client := s3.NewFromConfig(d.AWS, func(o *s3.Options) {
-			if jc.S3Endpoint != "" {
-				o.BaseEndpoint = aws.String(jc.S3Endpoint)
-				o.UsePathStyle = true
-			}
-		})
-		js.Uploads = &uploads.Store{Client: s3Client, Bucket: jc.UploadsBucket, Now: d.Config.Now}
+		client := uploads.NewClient(awscall.New(d.AWS, "", "", d.Config.Authorize))
+		js.Uploads = &uploads.Store{Client: client, Bucket: jc.UploadsBucket, Endpoint: jc.S3Endpoint, Now: d.Config.Now}
 	}
 	return js
 }

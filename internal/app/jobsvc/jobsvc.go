@@ -3,21 +3,17 @@
 package jobsvc
 
 import (
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-
 	"github.com/rollcall/rollcall/internal/app"
+	"github.com/rollcall/rollcall/internal/awscall"
 	"github.com/rollcall/rollcall/internal/jobqueue"
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
-// New is the roster job service over d's bulk enroll service and the job queue.
+// New is the roster job service over d's bulk enroll service and the job queue. The queue's
+// client is jobqueue's own (two SQS operations), not the SDK's SQS module, whose
+// initialization would cost every cold start of both job functions (make bench).
 func New(d *app.Deps) *rollcall.JobService {
 	jc := d.Config.Jobs
-	sqsClient := sqs.NewFromConfig(d.AWS, func(o *sqs.Options) {
-		if jc.SQSEndpoint != "" {
-			o.BaseEndpoint = aws.String(jc.SQSEndpoint)
-		}
-	})
+	sqsClient := &jobqueue.Client{Call: awscall.New(d.AWS, "SQS", "sqs", d.Config.Authorize), Endpoint: jc.SQSEndpoint}
 	return &rollcall.JobService{Service: d.Service, Jobs: d.Store, Queue: &jobqueue.Queue{Client: sqsClient, URL: jc.QueueURL}}
 }
