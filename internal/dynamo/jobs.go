@@ -257,12 +257,6 @@ func (s *Store) RecordChunk(ctx context.Context, jobID string, index int, result
 	if err != nil {
 		return false, err
 	}
-	// The pointers first: a chunk's results are never in the table without the pointers
-	// that let the retire step find them (a run that stops here leaves pointers to a chunk
-	// not recorded yet; its next delivery writes the same ones again).
-	if err := s.batchWrite(ctx, jobRefs(jobID, index, results), false); err != nil {
-		return false, fmt.Errorf("job refs: %w", err)
-	}
 	chunk := key(JobPK(jobID), JobChunkSK(index))
 	chunk["results"] = &types.AttributeValueMemberB{Value: gz}
 	chunk["n"] = num(int64(len(results)))

@@ -15,15 +15,24 @@ import (
 // Retiring a person from roster jobs: the per-person pointers a recorded chunk leaves, and
 // the retire step that follows them to rewrite the chunks and the jobs the person created.
 
-// jobRefs are a chunk's pointer items (docs/data-model.md#roster-jobs): one per distinct
-// identifier of its rows that could name a person (an email, or a valid username), so that
-// retiring that person finds the chunk by key. A person in several rows of the chunk (several
-// courses) gets one pointer.
-func jobRefs(jobID string, index int, results []rollcall.RowResult) []item {
+// WriteJobRefs writes a chunk's pointer items (docs/data-model.md#roster-jobs): one per
+// distinct identifier of its rows that could name a person (an email, or a valid username), so
+// that retiring that person finds the chunk by key. A person in several rows of the chunk
+// (several courses) gets one pointer. The job service writes them before it records the
+// chunk's results, so a recorded chunk always has them (a run that stops between the two
+// leaves pointers to a chunk not recorded yet; its next delivery writes the same ones again).
+func (s *Store) WriteJobRefs(ctx context.Context, jobID string, index int, identifiers []string) error {
+	if err := s.batchWrite(ctx, jobRefs(jobID, index, identifiers), false); err != nil {
+		return fmt.Errorf("job refs: %w", err)
+	}
+	return nil
+}
+
+func jobRefs(jobID string, index int, identifiers []string) []item {
 	seen := map[string]bool{}
 	var out []item
-	for _, r := range results {
-		id := strings.TrimSpace(r.Identifier)
+	for _, ident := range identifiers {
+		id := strings.TrimSpace(ident)
 		if id == "" || (!strings.Contains(id, "@") && !rollcall.ValidUsername(id)) {
 			continue
 		}

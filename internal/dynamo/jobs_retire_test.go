@@ -50,6 +50,13 @@ func TestRetireJobResultsConcurrently(t *testing.T) {
 	results = append(results,
 		rollcall.RowResult{Row: n + 1, CourseID: "course-v1:A+B+C", Identifier: "stays@example.com", After: rollcall.Snapshot{Allowed: true}},
 		rollcall.RowResult{Row: n + 2, CourseID: "course-v1:A+B+C", Identifier: "person0", Error: "person0 cannot be enrolled"})
+	idents := make([]string, len(results))
+	for i, r := range results {
+		idents[i] = r.Identifier
+	}
+	if err := s.WriteJobRefs(ctx, job.ID, 0, idents); err != nil {
+		t.Fatal(err)
+	}
 	if ok, err := s.RecordChunk(ctx, job.ID, 0, results, rollcall.JobCounts{Processed: n + 2, Changed: n + 1, Errors: 1}); err != nil || !ok {
 		t.Fatalf("record: %v %v", ok, err)
 	}

@@ -133,6 +133,10 @@ type JobStore interface {
 	ClaimChunk(ctx context.Context, jobID string, index int, owner string, now, until time.Time) (bool, error)
 	// ReleaseChunk gives up owner's claim (a run that failed), so the next delivery runs.
 	ReleaseChunk(ctx context.Context, jobID string, index int, owner string) error
+	// WriteJobRefs writes a chunk's per-person pointers (one per identifier that could name a
+	// person), which let retirement find the chunk's results by key. A chunk's results are
+	// recorded only after its pointers are written.
+	WriteJobRefs(ctx context.Context, jobID string, index int, identifiers []string) error
 	// RecordChunk stores a chunk's results and adds its counts to the job, both or neither,
 	// and only the first time (a conditional write): recorded is false when it was already.
 	RecordChunk(ctx context.Context, jobID string, index int, results []RowResult, counts JobCounts) (recorded bool, err error)

@@ -56,7 +56,20 @@ func (s *JobService) RunChunk(ctx context.Context, c JobChunk) error {
 				return unavailable("jobs: start job", err)
 			}
 		}
+		// The retirement pointers go in while the rows run (they depend on the identifiers
+		// only), so that they cost the chunk no time of its own; the results wait for them.
+		refs := make(chan error, 1)
+		go func() {
+			ids := make([]string, len(c.Rows))
+			for i, r := range c.Rows {
+				ids[i] = r.Identifier
+			}
+			refs <- s.Jobs.WriteJobRefs(ctx, c.JobID, c.Index, ids)
+		}()
 		results, err := s.runRows(ctx, j, c.Rows)
+		if refErr := <-refs; err == nil && refErr != nil {
+			err = unavailable("jobs: write retirement pointers", refErr)
+		}
 		if err != nil {
 			if rerr := s.Jobs.ReleaseChunk(context.WithoutCancel(ctx), c.JobID, c.Index, owner); rerr != nil {
 				s.log().WarnContext(ctx, "jobs: release chunk claim", "job_id", c.JobID, "chunk", c.Index, "error", rerr)
