@@ -1,5 +1,5 @@
 // Package awscall signs and sends the few calls the functions make to AWS services whose SDK
-// modules they do not link (SQS, S3). Linking a service module costs every cold start its
+// modules they do not link (SQS, S3, Secrets Manager). Linking a service module costs every cold start its
 // package initialization (the service's schemas and endpoint tables: 0.3-0.5 ms and
 // 150-250 KiB of heap each, see make bench) and its code's pages; a job function makes two or
 // three kinds of call on each service. Requests are signed with the SDK's own Signature

@@ -2,11 +2,6 @@ package jobqueue
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
-	"strings"
 
 	"github.com/rollcall/rollcall/internal/awscall"
 )
@@ -69,55 +64,6 @@ func (c *Client) ChangeMessageVisibility(ctx context.Context, in *ChangeMessageV
 	return c.call(ctx, "ChangeMessageVisibility", in, nil)
 }
 
-func (c *Client) endpoint() string {
-	if c.Endpoint != "" {
-		return strings.TrimRight(c.Endpoint, "/") + "/"
-	}
-	domain := "amazonaws.com"
-	if strings.HasPrefix(c.Call.Region, "cn-") {
-		domain = "amazonaws.com.cn"
-	}
-	return "https://sqs." + c.Call.Region + "." + domain + "/"
-}
-
 func (c *Client) call(ctx context.Context, op string, in, out any) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	resp, err := c.Call.Do(ctx, awscall.Request{
-		Op: op, Input: in, Method: http.MethodPost, URL: c.endpoint(), Body: body,
-		Header: http.Header{
-			"Content-Type": {"application/x-amz-json-1.0"},
-			"X-Amz-Target": {"AmazonSQS." + op},
-		},
-		DecodeError: decodeError,
-	})
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("SQS %s: read answer: %w", op, err)
-	}
-	if out == nil || len(data) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("SQS %s: answer: %w", op, err)
-	}
-	return nil
-}
-
-// decodeError reads an AWS JSON error: {"__type": "com.amazonaws.sqs#QueueDoesNotExist",
-// "message": ...}.
-func decodeError(_ int, _ http.Header, body []byte) *awscall.Error {
-	var e struct {
-		Type        string `json:"__type"`
-		Message     string `json:"message"`
-		MessageCaps string `json:"Message"`
-	}
-	_ = json.Unmarshal(body, &e)
-	return &awscall.Error{Code: e.Type[strings.LastIndex(e.Type, "#")+1:], Message: e.Message + e.MessageCaps}
+	return c.Call.JSONCall(ctx, c.Call.RegionalEndpoint("sqs", c.Endpoint), "1.0", "AmazonSQS", op, in, out)
 }

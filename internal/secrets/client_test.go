@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/rollcall/rollcall/internal/awscall"
 )
 
 // The client sends GetSecretValue as Secrets Manager expects it: AWS JSON 1.1 with the target
@@ -61,7 +63,8 @@ func TestHTTPClientSignsAndReads(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c := &HTTPClient{Credentials: aws.NewCredentialsCache(creds), Region: "eu-west-1", Endpoint: srv.URL, Now: func() time.Time { return at }}
+	c := &HTTPClient{API: &awscall.Client{ServiceID: "Secrets Manager", SigningName: "secretsmanager", Region: "eu-west-1",
+		Credentials: aws.NewCredentialsCache(creds), Now: func() time.Time { return at }}, Endpoint: srv.URL}
 	ring, err := Load(context.Background(), c, "arn:aws:secretsmanager:eu-west-1:1:secret:k")
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +83,7 @@ func TestHTTPClientEndpoint(t *testing.T) {
 		"us-east-1":  "https://secretsmanager.us-east-1.amazonaws.com/",
 		"cn-north-1": "https://secretsmanager.cn-north-1.amazonaws.com.cn/",
 	} {
-		if got := (&HTTPClient{Region: region}).endpoint(); got != want {
+		if got := (&HTTPClient{API: &awscall.Client{Region: region}}).endpoint(); got != want {
 			t.Errorf("%s: %s, want %s", region, got, want)
 		}
 	}
