@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/smithy-go/middleware"
@@ -163,3 +164,20 @@ func getenv(k, def string) string {
 // answers): the signing secret itself. Deployed, it is its own Secrets Manager secret
 // (IDKeySecretARN), which is never rotated: ids keyed with another key are other ids.
 func (c Config) localIDKey() []byte { return []byte(c.SigningSecret) }
+
+// LinkBase is the base of links a function puts in mail: PublicBaseURL (without a trailing
+// slash), which a deployed function must have; locally it defaults to the gateway of make run
+// (127.0.0.1 and $PORT, else 3000). what names the function in the error.
+func (c Config) LinkBase(what string) (string, error) {
+	if base := strings.TrimRight(c.PublicBaseURL, "/"); base != "" {
+		return base, nil
+	}
+	if c.Stage != "local" {
+		return "", fmt.Errorf("config: PUBLIC_BASE_URL is required for %s (links in mail)", what)
+	}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "3000"
+	}
+	return "http://127.0.0.1:" + port, nil
+}

@@ -204,3 +204,18 @@ func mustAPI(t *testing.T, d *app.Deps) *httpapi.API {
 	}
 	return api
 }
+
+// Functions that put links in mail need PUBLIC_BASE_URL when deployed; locally they default
+// to make run's gateway.
+func TestLinkBase(t *testing.T) {
+	if _, err := (app.Config{Stage: "prod"}).LinkBase("the mailer"); err == nil || !strings.Contains(err.Error(), "the mailer") {
+		t.Errorf("deployed without PUBLIC_BASE_URL: %v", err)
+	}
+	if got, err := (app.Config{Stage: "prod", PublicBaseURL: "https://x.example/"}).LinkBase("the mailer"); err != nil || got != "https://x.example" {
+		t.Errorf("got %q %v", got, err)
+	}
+	t.Setenv("PORT", "3100")
+	if got, err := (app.Config{Stage: "local"}).LinkBase("the mailer"); err != nil || got != "http://127.0.0.1:3100" {
+		t.Errorf("local: %q %v", got, err)
+	}
+}

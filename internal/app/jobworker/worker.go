@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -54,16 +53,9 @@ func JobWorkerFunction(ctx context.Context, c app.Config) (any, error) {
 // NewWorker is the job service of JobWorkerFunction: with the job_finished mail.
 func NewWorker(d *app.Deps) (*rollcall.JobService, error) {
 	js := jobsvc.New(d)
-	base := strings.TrimRight(d.Config.PublicBaseURL, "/")
-	if base == "" {
-		if d.Config.Stage != "local" {
-			return nil, fmt.Errorf("config: PUBLIC_BASE_URL is required for the job worker (the results link in mail)")
-		}
-		port := os.Getenv("PORT")
-		if port == "" {
-			port = "3000"
-		}
-		base = "http://127.0.0.1:" + port
+	base, err := d.Config.LinkBase("the job worker")
+	if err != nil {
+		return nil, err
 	}
 	if _, err := ses.BareAddress(d.Config.MailFrom); err != nil {
 		return nil, fmt.Errorf("config: MAIL_FROM: want an address or \"Name <address>\": %w", err)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,16 +37,9 @@ func MailerFunction(ctx context.Context, c app.Config) (any, error) {
 // NewMailer builds the MailerFunction's worker: SES v2 (the emulator locally) paced at
 // MailSendRate, invitation links under PublicBaseURL.
 func NewMailer(ctx context.Context, d *app.Deps) (*stream.Mailer, error) {
-	base := d.Config.PublicBaseURL
-	if base == "" {
-		if d.Config.Stage != "local" {
-			return nil, fmt.Errorf("config: PUBLIC_BASE_URL is required for the mailer (links in mail)")
-		}
-		port := os.Getenv("PORT")
-		if port == "" {
-			port = "3000"
-		}
-		base = "http://127.0.0.1:" + port
+	base, err := d.Config.LinkBase("the mailer")
+	if err != nil {
+		return nil, err
 	}
 	if _, err := ses.BareAddress(d.Config.MailFrom); err != nil {
 		return nil, fmt.Errorf("config: MAIL_FROM: want an address or \"Name <address>\": %w", err)
@@ -62,7 +54,7 @@ func NewMailer(ctx context.Context, d *app.Deps) (*stream.Mailer, error) {
 		return nil, err
 	}
 	return &stream.Mailer{Store: d.Store, Sender: sender, Keys: ring,
-		BaseURL: strings.TrimRight(base, "/"), Log: d.Log, Now: d.Config.Now, Metrics: app.EMF("MailerFunction"), Items: dynamo.Images{},
+		BaseURL: base, Log: d.Log, Now: d.Config.Now, Metrics: app.EMF("MailerFunction"), Items: dynamo.Images{},
 		Prefs: d.Store}, nil
 }
 
