@@ -224,6 +224,7 @@ type rowJSON struct {
 	Error string     `json:"e,omitempty"`
 	NoCB  bool       `json:"ncb,omitempty"` // before.cohort is null
 	NoCA  bool       `json:"nca,omitempty"` // after.cohort is null
+	W     bool       `json:"w,omitempty"`   // the row changed its enrollment
 	WR    bool       `json:"wr,omitempty"`  // the job named a role: br and ar are the roles (absent: null)
 	BR    *string    `json:"br,omitempty"`
 	AR    *string    `json:"ar,omitempty"`
@@ -268,6 +269,7 @@ func (s *Store) RecordChunk(ctx context.Context, jobID string, index int, result
 			if r.WithRole {
 				rj.WR, rj.BR, rj.AR = true, r.Before.Role, r.After.Role
 			}
+			rj.W = r.Wrote
 		}
 		rows[i] = rj
 	}
@@ -360,7 +362,7 @@ func (s *Store) JobResults(ctx context.Context, jobID string, from, limit int) (
 		}
 		cr := rollcall.ChunkResults{Index: idx, Results: make([]rollcall.RowResult, len(rows))}
 		for i, r := range rows {
-			cr.Results[i] = rollcall.RowResult{Row: r.Row, CourseID: r.C, Identifier: r.I, WithCohort: r.WC,
+			cr.Results[i] = rollcall.RowResult{Row: r.Row, CourseID: r.C, Identifier: r.I, WithCohort: r.WC, Wrote: r.W,
 				InvalidIdentifier: r.Inv, Error: r.Error, Before: snapIn(r.B, r.NoCB), After: snapIn(r.A, r.NoCA)}
 			if r.WR {
 				cr.Results[i].WithRole = true

@@ -100,6 +100,22 @@ func TestJobLifecycleOptions(t *testing.T) {
 			t.Errorf("repeat row %d = %v, bulk enroll gave %v", i+1, row, want[i])
 		}
 	}
+
+	// A job that changes only the mode changes both enrollments, though their states (which
+	// do not show the mode) stay the same.
+	r = h.do(http.MethodPost, "/api/bulk_enroll/v1/jobs", staff, map[string]any{
+		"identifiers": idents, "courses": course, "action": "enroll", "mode": "audit", "invite_registered": true})
+	mustStatus(t, r, http.StatusAccepted)
+	id = r.json(t)["id"].(string)
+	if job = h.waitJob(staff, id, 30*time.Second); counts(job)["changed"] != 2 {
+		t.Errorf("mode-only job = %v, want 2 changed", job)
+	}
+	if csv := h.resultsCSV(staff, id); csv[1][3] != "changed" || csv[2][3] != "changed" {
+		t.Errorf("mode-only results CSV = %q", csv)
+	}
+	if e := h.enrollment(course, invitee); e.Mode != "audit" || e.Role != "ta" {
+		t.Errorf("after the mode-only job: role %q mode %q, want ta audit", e.Role, e.Mode)
+	}
 }
 
 func hasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }

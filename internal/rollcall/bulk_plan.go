@@ -95,6 +95,7 @@ func (p *bulkPlan) run(before map[string]*Enrollment) {
 					state[id] = next
 					p.changed[id] = next
 					res.After = SnapshotOf(next, user != nil, p.now)
+					res.Changed = true
 				}
 			}
 			results = append(results, res)

@@ -329,6 +329,9 @@ type BulkResult struct {
 	Error             bool
 	WithCohort        bool // the request named cohorts: report "cohort"
 	WithRole          bool // the request named a role: report "role"
+	// Changed: this occurrence changed its enrollment (a role, mode or end date too, which
+	// the states do not show).
+	Changed bool
 }
 
 // MarshalJSON writes exactly the keys Open edX writes.

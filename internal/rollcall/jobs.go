@@ -109,6 +109,7 @@ type RowResult struct {
 	Before, After     Snapshot
 	WithCohort        bool
 	WithRole          bool // the job named a role: its states report "role"
+	Wrote             bool // the row changed its enrollment (a role, mode or end date too)
 	InvalidIdentifier bool
 	Error             string
 }
@@ -118,7 +119,7 @@ func (r RowResult) Changed() bool {
 	if r.Error != "" || r.InvalidIdentifier {
 		return false
 	}
-	return !r.Before.same(r.After)
+	return r.Wrote || !r.Before.same(r.After)
 }
 
 // JobStore keeps jobs, their chunks' results and the per-user job lists.

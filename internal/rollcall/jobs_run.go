@@ -227,7 +227,7 @@ func (s *JobService) runRows(ctx context.Context, j *Job, rows []JobRow) ([]RowR
 			case br.Error:
 				r.Error = "The enrollment could not be written; run the row again."
 			default:
-				r.Before, r.After, r.WithCohort, r.WithRole = br.Before, br.After, br.WithCohort, br.WithRole
+				r.Before, r.After, r.WithCohort, r.WithRole, r.Wrote = br.Before, br.After, br.WithCohort, br.WithRole, br.Changed
 			}
 		}
 	}
