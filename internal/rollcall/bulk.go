@@ -169,6 +169,7 @@ func (s *Service) runBulkRequest(ctx context.Context, actor Actor, req *BulkRequ
 		if unlock, err = s.Store.LockCourses(ctx, locked, owner, s.leaseTTL(), s.leaseWait(ctx)); err != nil {
 			return nil, unavailable("bulk enroll: lock courses", err)
 		}
+		onLocked(ctx)
 	}
 	plan := newBulkPlan(req, courses, users, actor, s.now())
 	before, err := s.Store.GetEnrollments(ctx, plan.ids(req.Courses))
@@ -195,6 +196,7 @@ func (s *Service) runBulkRequest(ctx context.Context, actor Actor, req *BulkRequ
 		if unlock, err = s.Store.LockCourses(ctx, locked, owner, s.leaseTTL(), s.leaseWait(ctx)); err != nil {
 			return nil, unavailable("bulk enroll: lock courses", err)
 		}
+		onLocked(ctx)
 		writes, failed, err = s.writeUnderLease(ctx, req, courses, users, actor, locked, before, &plan)
 	}
 	unlock(context.WithoutCancel(ctx))

@@ -6,11 +6,29 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 )
 
 // Running a job: a chunk from the queue goes through bulk enroll, its results and counts are
 // recorded once, and the last chunk finishes the job and mails its creator.
+
+// onLockedKey carries a function that bulk enroll calls each time it has taken its courses'
+// leases (see withOnLocked).
+type onLockedKey struct{}
+
+// withOnLocked has runBulkRequest call f once it holds the leases of the courses it writes:
+// work meant to overlap the writes, not the wait for the lease.
+func withOnLocked(ctx context.Context, f func()) context.Context {
+	return context.WithValue(ctx, onLockedKey{}, f)
+}
+
+// onLocked calls the function withOnLocked set, if any.
+func onLocked(ctx context.Context) {
+	if f, ok := ctx.Value(onLockedKey{}).(func()); ok {
+		f()
+	}
+}
 
 // ErrJobChunkRetry asks for the chunk to be delivered again later.
 var ErrJobChunkRetry = errors.New("jobs: chunk must be retried")
@@ -56,17 +74,30 @@ func (s *JobService) RunChunk(ctx context.Context, c JobChunk) error {
 				return unavailable("jobs: start job", err)
 			}
 		}
-		// The retirement pointers go in while the rows run (they depend on the identifiers
-		// only), so that they cost the chunk no time of its own; the results wait for them.
+		// The retirement pointers go in while the rows are written (they depend on the
+		// identifiers only), so that they cost the chunk little time of its own; the results
+		// wait for them. They start once the chunk holds its course (or, if it never takes
+		// the lease, once its rows are done): chunks queued on a course would otherwise all
+		// write pointers while they wait, competing with the holder's writes.
 		refs := make(chan error, 1)
+		var startRefs sync.Once
+		begin := make(chan struct{})
+		startPointers := func() { startRefs.Do(func() { close(begin) }) }
 		go func() {
+			select {
+			case <-begin:
+			case <-ctx.Done():
+				refs <- ctx.Err()
+				return
+			}
 			ids := make([]string, len(c.Rows))
 			for i, r := range c.Rows {
 				ids[i] = r.Identifier
 			}
 			refs <- s.Jobs.WriteJobRefs(ctx, c.JobID, c.Index, ids)
 		}()
-		results, err := s.runRows(ctx, j, c.Rows)
+		results, err := s.runRows(withOnLocked(ctx, startPointers), j, c.Rows)
+		startPointers()
 		if refErr := <-refs; err == nil && refErr != nil {
 			err = unavailable("jobs: write retirement pointers", refErr)
 		}
