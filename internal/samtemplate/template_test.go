@@ -450,7 +450,7 @@ func TestRepoTemplateJobQueuesAndBucket(t *testing.T) {
 		t.Fatalf("JobWorkerFunction queues: %+v", fn.Queues)
 	}
 	ev := fn.Queues[0]
-	if ev.QueueID != "JobQueue" || ev.BatchSize != 4 || ev.MaximumBatchingWindow != 0 || !ev.ReportBatchItemFailures() {
+	if ev.QueueID != "JobQueue" || ev.BatchSize != 1 || ev.MaximumBatchingWindow != 0 || !ev.ReportBatchItemFailures() {
 		t.Errorf("worker event = %+v", ev)
 	}
 	bs, err := tpl.Buckets()
