@@ -85,7 +85,7 @@ type Job struct {
 	AutoEnroll    bool
 	EmailStudents bool
 	Reason        string
-	// Mailed: the job_finished mail was sent.
+	// Mailed: the job_finished mail was sent (the mailer sets it).
 	Mailed bool
 }
 
@@ -144,8 +144,6 @@ type JobStore interface {
 	// done (or, for JobCancelled and JobFailed, regardless of chunks); won is false when
 	// another writer did it first.
 	FinishJob(ctx context.Context, id, state string, at time.Time) (won bool, err error)
-	// MarkJobMailed records that the job_finished mail went out.
-	MarkJobMailed(ctx context.Context, id string) error
 	// JobResults reads recorded chunks in order from chunk `from` on, at most limit chunks.
 	JobResults(ctx context.Context, jobID string, from, limit int) ([]ChunkResults, error)
 }
@@ -159,11 +157,6 @@ type ChunkResults struct {
 // JobQueue sends chunks to the workers.
 type JobQueue interface {
 	SendChunks(ctx context.Context, chunks []JobChunk) error
-}
-
-// JobMail sends the job_finished mail (nil: no mail).
-type JobMail interface {
-	JobFinished(ctx context.Context, j *Job) error
 }
 
 // Uploads holds roster files uploaded ahead of a job.
@@ -184,7 +177,6 @@ type JobService struct {
 	*Service
 	Jobs    JobStore
 	Queue   JobQueue
-	Mail    JobMail
 	Uploads Uploads
 }
 

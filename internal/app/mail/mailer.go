@@ -19,7 +19,8 @@ import (
 	"github.com/rollcall/rollcall/internal/stream"
 )
 
-// MailerFunction builds the stream function that sends invitation and enrollment mail.
+// MailerFunction builds the stream function that sends invitation and enrollment mail, and
+// the job_finished mail of roster jobs the job worker finished.
 func MailerFunction(ctx context.Context, c app.Config) (any, error) {
 	d, err := app.Build(ctx, c)
 	if err != nil {
@@ -55,7 +56,7 @@ func NewMailer(ctx context.Context, d *app.Deps) (*stream.Mailer, error) {
 	}
 	return &stream.Mailer{Store: d.Store, Sender: sender, Keys: ring,
 		BaseURL: base, Log: d.Log, Now: d.Config.Now, Metrics: app.EMF("MailerFunction"), Items: dynamo.Images{},
-		Prefs: d.Store}, nil
+		Prefs: d.Store, Jobs: d.Store}, nil
 }
 
 // sesClient is the SES v2 client (the emulator's endpoint locally).
