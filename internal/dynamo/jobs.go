@@ -39,6 +39,17 @@ func encodeJob(j *rollcall.Job) item {
 	if j.Reason != "" {
 		it["reason"] = str(j.Reason)
 	}
+	for k, v := range map[string]string{"role": j.Role, "mode": j.Mode} {
+		if v != "" {
+			it[k] = str(v)
+		}
+	}
+	if !j.EndAt.IsZero() {
+		it["end_at"] = str(FormatTime(j.EndAt))
+	}
+	if j.InviteRegistered {
+		it["invite_registered"] = boolean(true)
+	}
 	return it
 }
 
@@ -52,6 +63,7 @@ func decodeJob(it item) *rollcall.Job {
 			Errors: int(getN(it, "errors"))},
 		Chunks: int(getN(it, "chunks")), ChunksDone: int(getN(it, "chunks_done")),
 		AutoEnroll: getBool(it, "auto_enroll"), EmailStudents: getBool(it, "email_students"), Reason: getS(it, "reason"),
+		Role: getS(it, "role"), Mode: getS(it, "mode"), EndAt: getTime(it, "end_at"), InviteRegistered: getBool(it, "invite_registered"),
 		Mailed: getBool(it, "mailed"),
 	}
 }
@@ -212,6 +224,10 @@ type rowJSON struct {
 	Error string     `json:"e,omitempty"`
 	NoCB  bool       `json:"ncb,omitempty"` // before.cohort is null
 	NoCA  bool       `json:"nca,omitempty"` // after.cohort is null
+	W     bool       `json:"w,omitempty"`   // the row changed its enrollment
+	WR    bool       `json:"wr,omitempty"`  // the job named a role: br and ar are the roles (absent: null)
+	BR    *string    `json:"br,omitempty"`
+	AR    *string    `json:"ar,omitempty"`
 }
 
 func snapOut(sn rollcall.Snapshot) (*[5]string, bool) {
@@ -250,6 +266,10 @@ func (s *Store) RecordChunk(ctx context.Context, jobID string, index int, result
 		if r.Error == "" && !r.InvalidIdentifier {
 			rj.B, rj.NoCB = snapOut(r.Before)
 			rj.A, rj.NoCA = snapOut(r.After)
+			if r.WithRole {
+				rj.WR, rj.BR, rj.AR = true, r.Before.Role, r.After.Role
+			}
+			rj.W = r.Wrote
 		}
 		rows[i] = rj
 	}
@@ -345,8 +365,12 @@ func (s *Store) JobResults(ctx context.Context, jobID string, from, limit int) (
 		}
 		cr := rollcall.ChunkResults{Index: idx, Results: make([]rollcall.RowResult, len(rows))}
 		for i, r := range rows {
-			cr.Results[i] = rollcall.RowResult{Row: r.Row, CourseID: r.C, Identifier: r.I, WithCohort: r.WC,
+			cr.Results[i] = rollcall.RowResult{Row: r.Row, CourseID: r.C, Identifier: r.I, WithCohort: r.WC, Wrote: r.W,
 				InvalidIdentifier: r.Inv, Error: r.Error, Before: snapIn(r.B, r.NoCB), After: snapIn(r.A, r.NoCA)}
+			if r.WR {
+				cr.Results[i].WithRole = true
+				cr.Results[i].Before.Role, cr.Results[i].After.Role = r.BR, r.AR
+			}
 		}
 		res = append(res, cr)
 	}

@@ -97,7 +97,8 @@ func (a *JobsAPI) resource(r *http.Request, j *rollcall.Job) JobResource {
 }
 
 // jobFieldNames are the fields a job takes from the query string too.
-var jobFieldNames = []string{"format", "courses", "action", "auto_enroll", "email_students", "reason", "dry_run", "cohorts", "upload_id"}
+var jobFieldNames = []string{"format", "courses", "action", "auto_enroll", "email_students", "reason", "dry_run", "cohorts", "upload_id",
+	"role", "mode", "end_at", "duration_days", "invite_registered"}
 
 // createJob is POST /api/bulk_enroll/v1/jobs: the bulk enroll fields (JSON or form), a CSV
 // body (text/csv) or a multipart field "file", or an upload_id; options in the query or body.
@@ -298,6 +299,9 @@ func RowResultJSON(res rollcall.RowResult) any {
 		if res.WithCohort {
 			m["cohort"] = s.Cohort
 		}
+		if res.WithRole {
+			m["role"] = s.Role
+		}
 		return m
 	}
 	return struct {
@@ -312,7 +316,8 @@ func RowResultJSON(res rollcall.RowResult) any {
 // ResultsCSVHeader is the header row of a results download.
 var ResultsCSVHeader = []string{"row", "course_id", "identifier", "outcome",
 	"before_enrollment", "before_allowed", "before_user", "before_auto_enroll", "before_cohort",
-	"after_enrollment", "after_allowed", "after_user", "after_auto_enroll", "after_cohort", "error"}
+	"after_enrollment", "after_allowed", "after_user", "after_auto_enroll", "after_cohort", "error",
+	"before_role", "after_role"}
 
 func writeResultsCSV(w http.ResponseWriter, jobID string, rows []rollcall.RowResult) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -322,6 +327,7 @@ func writeResultsCSV(w http.ResponseWriter, jobID string, rows []rollcall.RowRes
 	cw.UseCRLF = true
 	_ = cw.Write(ResultsCSVHeader)
 	b := strconv.FormatBool
+	// cohort is a cohort's (or a role's) cell: empty when the job did not name one, or null.
 	cohort := func(withCohort bool, c *string) string {
 		if !withCohort || c == nil {
 			return ""
@@ -344,6 +350,7 @@ func writeResultsCSV(w http.ResponseWriter, jobID string, rows []rollcall.RowRes
 			bs, as := res.Before, res.After
 			copy(rec[4:9], []string{b(bs.Enrollment), b(bs.Allowed), b(bs.User), b(bs.AutoEnroll), cohort(res.WithCohort, bs.Cohort)})
 			copy(rec[9:14], []string{b(as.Enrollment), b(as.Allowed), b(as.User), b(as.AutoEnroll), cohort(res.WithCohort, as.Cohort)})
+			rec[15], rec[16] = cohort(res.WithRole, bs.Role), cohort(res.WithRole, as.Role)
 		}
 		for i, v := range rec {
 			rec[i] = csvSafe(v)

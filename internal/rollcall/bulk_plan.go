@@ -77,7 +77,7 @@ func (p *bulkPlan) run(before map[string]*Enrollment) {
 			res := BulkResult{Identifier: ident, Before: snap, After: snap, WithCohort: withCohort, WithRole: withRole}
 			if !done[id] {
 				done[id] = true
-				ed := Edit{Actor: p.actor.Username, Reason: p.req.Reason, Source: SourceBulk, Now: p.now,
+				ed := Edit{Actor: p.actor.Username, Reason: p.req.Reason, Source: p.req.source(), Now: p.now,
 					EmailOwed: p.req.EmailStudents, AutoEnroll: p.req.AutoEnroll, Course: p.courses[courseID],
 					Role: p.req.Role, Mode: p.req.Mode, EndAt: p.req.EndFor(p.now),
 					InviteRegistered: p.req.InviteRegistered || p.courses[courseID] != nil && p.courses[courseID].RequireAcceptance}
@@ -95,6 +95,7 @@ func (p *bulkPlan) run(before map[string]*Enrollment) {
 					state[id] = next
 					p.changed[id] = next
 					res.After = SnapshotOf(next, user != nil, p.now)
+					res.Changed = true
 				}
 			}
 			results = append(results, res)

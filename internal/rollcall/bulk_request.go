@@ -43,6 +43,16 @@ type BulkRequest struct {
 	// InviteRegistered: registered users get an invitation they accept, instead of being
 	// enrolled at once (as for a course with require_acceptance).
 	InviteRegistered bool
+	// Source is the audit source of its changes: SourceBulk unless a job runs it (SourceJob).
+	Source string
+}
+
+// source is the audit source of the request's changes.
+func (r *BulkRequest) source() string {
+	if r.Source == "" {
+		return SourceBulk
+	}
+	return r.Source
 }
 
 // EndFor is the end date the request gives enrollments made at now (zero: none given).
@@ -187,14 +197,8 @@ func ParseBulkRequest(f Fields) (*BulkRequest, error) {
 	}
 
 	// Cross-field rules, in the serializer's order.
-	if (r.Role != "" || r.Mode != "") && r.Action != "enroll" {
-		return nil, NonFieldError("Roles and modes can only be used for enrollments.")
-	}
-	if (!r.EndAt.IsZero() || r.DurationDays > 0) && r.Action != "enroll" {
-		return nil, NonFieldError("End dates can only be used for enrollments.")
-	}
-	if !r.EndAt.IsZero() && r.DurationDays > 0 {
-		return nil, NonFieldError("Give end_at or duration_days, not both.")
+	if err := checkLifecycleOptions(r); err != nil {
+		return nil, err
 	}
 	if r.Cohorts != nil {
 		if r.Action != "enroll" {
@@ -325,6 +329,9 @@ type BulkResult struct {
 	Error             bool
 	WithCohort        bool // the request named cohorts: report "cohort"
 	WithRole          bool // the request named a role: report "role"
+	// Changed: this occurrence changed its enrollment (a role, mode or end date too, which
+	// the states do not show).
+	Changed bool
 }
 
 // MarshalJSON writes exactly the keys Open edX writes.

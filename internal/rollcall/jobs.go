@@ -85,6 +85,11 @@ type Job struct {
 	AutoEnroll    bool
 	EmailStudents bool
 	Reason        string
+	// The lifecycle options of its enroll rows, as bulk enroll takes them ("" / zero: not
+	// given). A duration_days is turned into EndAt when the job is made.
+	Role, Mode       string
+	EndAt            time.Time
+	InviteRegistered bool
 	// Mailed: the job_finished mail was sent (the mailer sets it).
 	Mailed bool
 }
@@ -103,6 +108,8 @@ type RowResult struct {
 	Identifier        string
 	Before, After     Snapshot
 	WithCohort        bool
+	WithRole          bool // the job named a role: its states report "role"
+	Wrote             bool // the row changed its enrollment (a role, mode or end date too)
 	InvalidIdentifier bool
 	Error             string
 }
@@ -112,7 +119,7 @@ func (r RowResult) Changed() bool {
 	if r.Error != "" || r.InvalidIdentifier {
 		return false
 	}
-	return !r.Before.same(r.After)
+	return r.Wrote || !r.Before.same(r.After)
 }
 
 // JobStore keeps jobs, their chunks' results and the per-user job lists.
@@ -230,8 +237,10 @@ func (s *JobService) CreateJob(ctx context.Context, actor Actor, in JobInput) (*
 		dryRun, auto, email bool
 		reason, action      string
 		courses             []string
+		life                BulkRequest // role, mode, end_at / duration_days, invite_registered
 	}{action: "enroll"}
-	for name, dst := range map[string]*bool{"dry_run": &opts.dryRun, "auto_enroll": &opts.auto, "email_students": &opts.email} {
+	for name, dst := range map[string]*bool{"dry_run": &opts.dryRun, "auto_enroll": &opts.auto, "email_students": &opts.email,
+		"invite_registered": &opts.life.InviteRegistered} {
 		if fv, ok := f[name]; ok && fv.Present {
 			b, valid := parseBool(fv)
 			if !valid {
@@ -263,8 +272,19 @@ func (s *JobService) CreateJob(ctx context.Context, actor Actor, in JobInput) (*
 			}
 		}
 	}
+	opts.life.Role = parseChoice(f, "role", ValidRole, v)
+	opts.life.Mode = parseChoice(f, "mode", ValidMode, v)
+	parseEnd(f, &opts.life, v)
 	if err := v.OrNil(); err != nil {
 		return nil, err
+	}
+	if format != JobFormatFields {
+		// A file's rows may each name their action; the request's options are checked as bulk
+		// enroll checks them against the request's action.
+		opts.life.Action = opts.action
+		if err := checkLifecycleOptions(&opts.life); err != nil {
+			return nil, err
+		}
 	}
 
 	var rows []JobRow
@@ -275,6 +295,7 @@ func (s *JobService) CreateJob(ctx context.Context, actor Actor, in JobInput) (*
 			return nil, err
 		}
 		opts.auto, opts.email, opts.reason = req.AutoEnroll, req.EmailStudents, req.Reason
+		opts.life = *req
 		for i, ident := range req.Identifiers {
 			for j, c := range req.Courses {
 				r := JobRow{Row: i*len(req.Courses) + j + 1, CourseID: c, Identifier: ident, Action: req.Action, Cohort: req.CohortFor(j)}
@@ -333,11 +354,23 @@ func (s *JobService) CreateJob(ctx context.Context, actor Actor, in JobInput) (*
 			}
 		}
 	}
+	// Roles that administer a course are granted by staff only, and every course must offer
+	// the mode (a course a row names that does not exist is that row's error).
+	life := &BulkRequest{Role: opts.life.Role, Mode: opts.life.Mode}
+	for _, id := range names {
+		if courses[id] != nil {
+			life.Courses = append(life.Courses, id)
+		}
+	}
+	if err := checkRoleAndMode(actor, life, courses); err != nil {
+		return nil, err
+	}
 
 	now := s.now()
 	j := &Job{ID: NewJobID(), State: JobQueued, DryRun: opts.dryRun, Format: format, CreatedBy: actor.Username,
 		CreatorEm: actor.Email, Staff: actor.Staff, CreatedAt: now, Counts: JobCounts{Total: len(rows)},
-		AutoEnroll: opts.auto, EmailStudents: opts.email, Reason: opts.reason}
+		AutoEnroll: opts.auto, EmailStudents: opts.email, Reason: opts.reason,
+		Role: opts.life.Role, Mode: opts.life.Mode, EndAt: opts.life.EndFor(now), InviteRegistered: opts.life.InviteRegistered}
 	chunks := SplitJob(j.ID, rows)
 	j.Chunks = len(chunks)
 	if err := s.Jobs.CreateJob(ctx, j); err != nil {

@@ -171,7 +171,10 @@ func (s *JobService) runRows(ctx context.Context, j *Job, rows []JobRow) ([]RowR
 	for _, k := range order {
 		idx := groups[k]
 		req := &BulkRequest{Courses: []string{k.course}, Action: k.action, AutoEnroll: j.AutoEnroll,
-			EmailStudents: j.EmailStudents, Reason: j.Reason}
+			EmailStudents: j.EmailStudents, Reason: j.Reason, Source: SourceJob}
+		if k.action == "enroll" {
+			req.Role, req.Mode, req.EndAt, req.InviteRegistered = j.Role, j.Mode, j.EndAt, j.InviteRegistered
+		}
 		if k.cohort != "" {
 			req.Cohorts = []string{k.cohort}
 		}
@@ -216,7 +219,7 @@ func (s *JobService) runRows(ctx context.Context, j *Job, rows []JobRow) ([]RowR
 			case br.Error:
 				r.Error = "The enrollment could not be written; run the row again."
 			default:
-				r.Before, r.After, r.WithCohort = br.Before, br.After, br.WithCohort
+				r.Before, r.After, r.WithCohort, r.WithRole, r.Wrote = br.Before, br.After, br.WithCohort, br.WithRole, br.Changed
 			}
 		}
 	}

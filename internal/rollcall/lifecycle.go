@@ -39,6 +39,21 @@ func (e *Enrollment) GivesAdmin() bool {
 // MaxEndAtYears bounds how far in the future an end date may lie.
 const MaxEndAtYears = 10
 
+// checkLifecycleOptions applies the cross-field rules of a request's role, mode and end date
+// (bulk enroll's and a job's): they go with enroll only, and an end is given one way.
+func checkLifecycleOptions(r *BulkRequest) error {
+	if (r.Role != "" || r.Mode != "") && r.Action != "enroll" {
+		return NonFieldError("Roles and modes can only be used for enrollments.")
+	}
+	if (!r.EndAt.IsZero() || r.DurationDays > 0) && r.Action != "enroll" {
+		return NonFieldError("End dates can only be used for enrollments.")
+	}
+	if !r.EndAt.IsZero() && r.DurationDays > 0 {
+		return NonFieldError("Give end_at or duration_days, not both.")
+	}
+	return nil
+}
+
 // checkRoleAndMode applies a bulk request's role and mode rules: only staff grant the roles
 // that administer a course (403), and every course must offer the mode (400).
 func checkRoleAndMode(actor Actor, req *BulkRequest, courses map[string]*Course) error {
@@ -233,7 +248,7 @@ func HistorySource(src string) string {
 		return HistoryBulk
 	case SourceExpiry, SourceSchedule:
 		return HistorySchedule
-	case "job", "bulk_job", "jobs":
+	case SourceJob, "bulk_job", "jobs":
 		return HistoryJob
 	case "retirement", "retire", "user_retirement":
 		return HistoryRetirement

@@ -25,7 +25,7 @@ func (s *Service) BulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 	return resp, err
 }
 
-// counts tallies a response's results: changed (before differs from after), unchanged,
+// counts tallies a response's results: changed (the enrollment was changed), unchanged,
 // invalid identifiers and failed items.
 func (r *BulkResponse) counts() map[string]float64 {
 	var changed, unchanged, invalid, failed float64
@@ -36,7 +36,7 @@ func (r *BulkResponse) counts() map[string]float64 {
 				invalid++
 			case res.Error:
 				failed++
-			case res.Before.same(res.After):
+			case !res.Changed:
 				unchanged++
 			default:
 				changed++

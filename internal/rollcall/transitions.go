@@ -14,6 +14,7 @@ const (
 	AllowedToDeclined           = "from allowed to enroll to declined"
 	AllowedToExpired            = "from allowed to enroll to expired"
 	SourceBulk                  = "bulk_enroll"
+	SourceJob                   = "job"
 	SourceAPI                   = "api"
 	SourceInvitation            = "invitation"
 	SourceRegistration          = "registration"
