@@ -108,12 +108,16 @@ func (s *Store) releaseLeases(ctx context.Context, courses []string, owner strin
 	}
 }
 
-// awaitLease polls a held lease every 5-15 ms with an eventually consistent read until it
-// looks free, or returns ErrCourseBusy at the deadline. Every hand-off of a busy course waits
-// out part of a poll, so polling fast keeps the course from idling between holders: in
-// make load on this machine, 20-50 ms polls gave 1, 3 and 1 "course busy" 503s in three runs
-// and 5-15 ms gave 0, 1 and 0. A poll costs half a read unit, and only while waiting.
+// awaitLease polls a held lease with an eventually consistent read until it looks free, or
+// returns ErrCourseBusy at the deadline. Every hand-off of a busy course waits out part of a
+// poll, so the first polls come fast (5-15 ms): in make load on this machine, 20-50 ms polls
+// gave 1, 3 and 1 "course busy" 503s in three runs and 5-15 ms gave 0, 1 and 0. A wait that
+// lasts is behind a large holder (a bulk request or a roster job's chunk, a second or more),
+// and there the pause grows to about 100 ms (see leasePollPause): seven job chunks queued on
+// one course, polling every 10 ms, made 700 reads a second that the holder's writes competed
+// with. A poll costs half a read unit, and only while waiting.
 func (s *Store) awaitLease(ctx context.Context, courseID string, deadline time.Time) error {
+	start := time.Now()
 	for {
 		if time.Now().After(deadline) {
 			return rollcall.ErrCourseBusy
@@ -121,7 +125,7 @@ func (s *Store) awaitLease(ctx context.Context, courseID string, deadline time.T
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(5*time.Millisecond + time.Duration(rand.Int64N(int64(10*time.Millisecond)))):
+		case <-time.After(leasePollPause(time.Since(start))):
 		}
 		out, err := s.db().GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: key(LeasePK(courseID), skLease),
 			ProjectionExpression: aws.String("#u"), ExpressionAttributeNames: map[string]string{"#u": "until"}})
@@ -132,4 +136,16 @@ func (s *Store) awaitLease(ctx context.Context, courseID string, deadline time.T
 			return nil
 		}
 	}
+}
+
+// leasePollPause is the pause before the next poll of a lease waited on for waited: 5-15 ms
+// for the first 250 ms, then a quarter of the time waited so far, up to 100 ms, jittered by
+// half so that waiters do not poll in step.
+func leasePollPause(waited time.Duration) time.Duration {
+	const fast, slow = 250 * time.Millisecond, 100 * time.Millisecond
+	if waited < fast {
+		return 5*time.Millisecond + time.Duration(rand.Int64N(int64(10*time.Millisecond)))
+	}
+	p := min(waited/4, slow)
+	return p/2 + time.Duration(rand.Int64N(int64(p)))
 }

@@ -17,8 +17,9 @@ type Client struct {
 
 // BatchEntry is one message of a SendMessageBatch call.
 type BatchEntry struct {
-	ID          string `json:"Id"`
-	MessageBody string `json:"MessageBody"`
+	ID           string `json:"Id"`
+	MessageBody  string `json:"MessageBody"`
+	DelaySeconds int32  `json:"DelaySeconds,omitempty"`
 }
 
 // SendMessageBatchInput is a SendMessageBatch call (the SDK's field names: the authorization

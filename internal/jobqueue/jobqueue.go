@@ -30,7 +30,9 @@ var _ rollcall.JobQueue = (*Queue)(nil)
 // shows progress while the rest are still being sent), retrying entries SQS refused.
 func (q *Queue) SendChunks(ctx context.Context, chunks []rollcall.JobChunk) error {
 	bodies := make([]string, len(chunks))
+	delays := make([]int32, len(chunks))
 	for i, c := range chunks {
+		delays[i] = int32(c.SendDelay() / time.Second)
 		b, err := rollcall.EncodeChunk(c)
 		if err != nil {
 			return err
@@ -53,7 +55,7 @@ func (q *Queue) SendChunks(ctx context.Context, chunks []rollcall.JobChunk) erro
 		wg.Add(1)
 		go func(lo, hi int) {
 			defer func() { <-sem; wg.Done() }()
-			if err := q.sendBatch(ctx, bodies, lo, hi); err != nil {
+			if err := q.sendBatch(ctx, bodies, delays, lo, hi); err != nil {
 				mu.Lock()
 				if first == nil {
 					first = err
@@ -66,10 +68,10 @@ func (q *Queue) SendChunks(ctx context.Context, chunks []rollcall.JobChunk) erro
 	return first
 }
 
-func (q *Queue) sendBatch(ctx context.Context, bodies []string, lo, hi int) error {
+func (q *Queue) sendBatch(ctx context.Context, bodies []string, delays []int32, lo, hi int) error {
 	pending := make([]BatchEntry, 0, hi-lo)
 	for i := lo; i < hi; i++ {
-		pending = append(pending, BatchEntry{ID: strconv.Itoa(i), MessageBody: bodies[i]})
+		pending = append(pending, BatchEntry{ID: strconv.Itoa(i), MessageBody: bodies[i], DelaySeconds: delays[i]})
 	}
 	for attempt := 0; len(pending) > 0; attempt++ {
 		out, err := q.Client.SendMessageBatch(ctx, &SendMessageBatchInput{QueueUrl: q.URL, Entries: pending})

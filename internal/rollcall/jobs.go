@@ -42,9 +42,17 @@ func JobFinal(state string) bool {
 // calls of 25 under one lease), far from its timeout, while making 200 messages of a
 // 100,000-row job: few enough that the job item's counters (one update per chunk) are never
 // a hot key.
+//
+// The first chunk is smaller (FirstChunkRows) and gets a head start (FirstChunkLead: the other
+// chunks become visible on the queue that much later), so that a job shows progress, and its
+// first row results, within a second or so whatever its size: running alone, 50 rows take a
+// few hundred milliseconds, where a 500-row chunk competing with seven others took 2-4 s.
+// The head start delays the rest of the job by at most that second.
 const (
-	ChunkRows  = 500
-	ChunkBytes = 192 << 10
+	ChunkRows      = 500
+	ChunkBytes     = 192 << 10
+	FirstChunkRows = 50
+	FirstChunkLead = time.Second
 )
 
 // JobCounts are a job's row counts.
@@ -99,6 +107,15 @@ type JobChunk struct {
 	JobID string   `json:"job_id"`
 	Index int      `json:"chunk"`
 	Rows  []JobRow `json:"-"`
+}
+
+// SendDelay is how long the queue keeps the chunk invisible after it is sent: every chunk but
+// the first waits for the first's head start.
+func (c JobChunk) SendDelay() time.Duration {
+	if c.Index == 0 {
+		return 0
+	}
+	return FirstChunkLead
 }
 
 // RowResult is the outcome of one row.
@@ -400,13 +417,18 @@ func (s *JobService) CreateJob(ctx context.Context, actor Actor, in JobInput) (*
 	return s.Jobs.GetJob(ctx, j.ID)
 }
 
-// SplitJob cuts rows into chunks (ChunkRows rows or ChunkBytes, whichever comes first).
+// SplitJob cuts rows into chunks (ChunkRows rows or ChunkBytes, whichever comes first; the
+// first chunk FirstChunkRows).
 func SplitJob(jobID string, rows []JobRow) []JobChunk {
 	var out []JobChunk
 	start, size := 0, 0
 	for i, r := range rows {
 		n := len(r.CourseID) + len(r.Identifier) + len(r.Cohort) + len(r.Err) + 40
-		if i > start && (i-start == ChunkRows || size+n > ChunkBytes) {
+		limit := ChunkRows
+		if len(out) == 0 {
+			limit = FirstChunkRows
+		}
+		if i > start && (i-start == limit || size+n > ChunkBytes) {
 			out = append(out, JobChunk{JobID: jobID, Index: len(out), Rows: rows[start:i]})
 			start, size = i, 0
 		}

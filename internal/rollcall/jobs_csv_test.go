@@ -89,8 +89,13 @@ func TestSplitJobAndChunkMessages(t *testing.T) {
 		rows[i] = JobRow{Row: i + 2, CourseID: "course-v1:A+B+C", Identifier: fmt.Sprintf("u%d@example.com", i), Action: "enroll"}
 	}
 	chunks := SplitJob("0123456789abcdef0123456789abcdef", rows)
-	if len(chunks) != 3 || len(chunks[0].Rows) != ChunkRows || len(chunks[2].Rows) != 234 || chunks[2].Index != 2 {
+	// 50 first (it runs alone, so the job shows progress soon), then 500s.
+	if len(chunks) != 4 || len(chunks[0].Rows) != FirstChunkRows || len(chunks[1].Rows) != ChunkRows ||
+		len(chunks[3].Rows) != 184 || chunks[3].Index != 3 || chunks[3].Rows[0].Row != 1052 {
 		t.Fatalf("chunks: %d", len(chunks))
+	}
+	if chunks[0].SendDelay() != 0 || chunks[1].SendDelay() != FirstChunkLead {
+		t.Errorf("delays: %v %v", chunks[0].SendDelay(), chunks[1].SendDelay())
 	}
 	// Long rows close a chunk by size, so a message stays under SQS's 256 KiB.
 	long := make([]JobRow, 500)
