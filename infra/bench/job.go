@@ -49,7 +49,6 @@ func jobCases(ctx context.Context, ddbEndpoint string, tpl *samtemplate.Template
 	d.Store.DB = counter
 	js, err := jobworker.NewWorker(d)
 	check(err)
-	js.Mail = nil // no SES in this case: the mail is the mail case's
 	staff := rollcall.Actor{Username: "bench", Staff: true}
 	const jobCourse = "course-v1:Bench+Job+2026"
 	title := "Bench job"

@@ -20,5 +20,11 @@ func (Images) DecodeEnrollment(it map[string]types.AttributeValue) *rollcall.Enr
 	return DecodeEnrollment(it)
 }
 
+// IsJob reports whether a sort key is a roster job item's.
+func (Images) IsJob(sk string) bool { return sk == skJob }
+
+// DecodeJob decodes a roster job item.
+func (Images) DecodeJob(it map[string]types.AttributeValue) *rollcall.Job { return decodeJob(it) }
+
 // OwedMailShards is how many shards the owed-mail index spreads over (the sweep reads each).
 func (s *Store) OwedMailShards() int { return Shards }

@@ -325,11 +325,14 @@ func (s *Store) FinishJob(ctx context.Context, id, state string, at time.Time) (
 	})
 }
 
-// MarkJobMailed records the job_finished mail.
+// MarkJobMailed records the job_finished mail (the mailer's marker for it: a redelivered
+// stream record of the job's end finds it and mails nobody again). A job that is gone stays
+// gone.
 func (s *Store) MarkJobMailed(ctx context.Context, id string) error {
 	_, err := s.updateJob(ctx, &dynamodb.UpdateItemInput{
 		Key:                       key(JobPK(id), skJob),
 		UpdateExpression:          aws.String("SET mailed = :t"),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":t": boolean(true)},
 	})
 	return err

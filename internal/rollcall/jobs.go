@@ -98,7 +98,7 @@ type Job struct {
 	Role, Mode       string
 	EndAt            time.Time
 	InviteRegistered bool
-	// Mailed: the job_finished mail was sent.
+	// Mailed: the job_finished mail was sent (the mailer sets it).
 	Mailed bool
 }
 
@@ -168,8 +168,6 @@ type JobStore interface {
 	// done (or, for JobCancelled and JobFailed, regardless of chunks); won is false when
 	// another writer did it first.
 	FinishJob(ctx context.Context, id, state string, at time.Time) (won bool, err error)
-	// MarkJobMailed records that the job_finished mail went out.
-	MarkJobMailed(ctx context.Context, id string) error
 	// JobResults reads recorded chunks in order from chunk `from` on, at most limit chunks.
 	JobResults(ctx context.Context, jobID string, from, limit int) ([]ChunkResults, error)
 }
@@ -183,11 +181,6 @@ type ChunkResults struct {
 // JobQueue sends chunks to the workers.
 type JobQueue interface {
 	SendChunks(ctx context.Context, chunks []JobChunk) error
-}
-
-// JobMail sends the job_finished mail (nil: no mail).
-type JobMail interface {
-	JobFinished(ctx context.Context, j *Job) error
 }
 
 // Uploads holds roster files uploaded ahead of a job.
@@ -208,7 +201,6 @@ type JobService struct {
 	*Service
 	Jobs    JobStore
 	Queue   JobQueue
-	Mail    JobMail
 	Uploads Uploads
 }
 

@@ -11,7 +11,9 @@ import (
 )
 
 // Running a job: a chunk from the queue goes through bulk enroll, its results and counts are
-// recorded once, and the last chunk finishes the job and mails its creator.
+// recorded once, and the last chunk finishes the job. The job item's final state is all the
+// worker writes about the end: the mailer sends the creator's job_finished mail from that
+// write's stream record (docs/architecture.md).
 
 // onLockedKey carries a function that bulk enroll calls each time it has taken its courses'
 // leases (see withOnLocked).
@@ -130,7 +132,7 @@ func (s *JobService) RunChunk(ctx context.Context, c JobChunk) error {
 	return err
 }
 
-// finish ends a job whose chunks are all recorded (one writer wins) and sends its mail.
+// finish ends a job whose chunks are all recorded (one writer wins).
 func (s *JobService) finish(ctx context.Context, id string) (*Job, error) {
 	j, err := s.Jobs.GetJob(ctx, id)
 	if err != nil || j == nil {
@@ -146,16 +148,6 @@ func (s *JobService) finish(ctx context.Context, id string) (*Job, error) {
 		}
 		if j, err = s.Jobs.GetJob(ctx, id); err != nil {
 			return nil, unavailable("jobs: read job", err)
-		}
-	}
-	if (j.State == JobSucceeded || j.State == JobPartiallySucceeded) && !j.Mailed && s.Mail != nil && j.CreatorEm != "" {
-		// At least once: a failure here brings the last chunk back, which finds the job
-		// finished and only mails.
-		if err := s.Mail.JobFinished(ctx, j); err != nil {
-			return nil, unavailable("jobs: job_finished mail", err)
-		}
-		if err := s.Jobs.MarkJobMailed(ctx, id); err != nil {
-			return nil, unavailable("jobs: mark mailed", err)
 		}
 	}
 	return j, nil

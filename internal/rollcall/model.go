@@ -166,8 +166,8 @@ const (
 	MailEnrollmentEnding MailKind = "enrollment_ending"
 	// MailReminder reminds an invitee of an open invitation (the course's reminder_days).
 	MailReminder MailKind = "reminder"
-	// MailJobFinished tells a roster job's creator that it ended (sent by the job worker, owed
-	// by no enrollment).
+	// MailJobFinished tells a roster job's creator that it ended (sent by the mailer from the
+	// job item's final write, owed by no enrollment).
 	MailJobFinished MailKind = "job_finished"
 )
 

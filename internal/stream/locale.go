@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	_ "time/tzdata" // dates in mail are shown in the learner's time zone; Lambda's OS may have no zoneinfo
 
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
@@ -13,7 +12,10 @@ import (
 // Localized mail (docs/api.md#preferences). Every template exists in English
 // (rollcall-<stage>-<kind>) and in Spanish, French and Brazilian Portuguese
 // (rollcall-<stage>-<kind>-es, -fr, -pt-br). A registered learner's pref-lang picks one; anyone
-// else, or another language, gets English. Their time_zone is the zone of dates in the mail.
+// else, or another language, gets English. Their time_zone is the zone of dates in the mail:
+// the mail functions' binaries embed the zone database (internal/app/mail), since Lambda's OS
+// may have none; every other function links this package (through the audit function's
+// builder) and does not need it.
 
 // MailPreferenceReader reads learners' mail preferences in batches (the store).
 type MailPreferenceReader interface {

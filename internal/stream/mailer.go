@@ -28,7 +28,8 @@ type MailStore interface {
 // MailSender sends one template kind to many destinations (the domain's mail port).
 type MailSender = rollcall.MailSender
 
-// Mailer is the MailerFunction: it sends the mail that enrollment changes owe (docs/api.md#mail).
+// Mailer is the MailerFunction: it sends the mail that enrollment changes owe (docs/api.md#mail),
+// and the job_finished mail of roster jobs that ended (jobmail.go).
 //
 // A record owes mail when its new image's mail_seq is greater than its old image's; the mail is
 // (enrollment id, mail_seq). Mail already marked sent (a re-delivered record) is dropped, so a
@@ -54,6 +55,9 @@ type Mailer struct {
 	// Prefs reads registered learners' pref-lang and time_zone, which choose the language of
 	// their mail and the zone of its dates (nil: English, UTC).
 	Prefs MailPreferenceReader
+	// Jobs reads and marks finished roster jobs, whose creators get the job_finished mail
+	// (nil: job records are ignored).
+	Jobs JobMailStore
 }
 
 // owedMail is one mail a record owes.
@@ -96,6 +100,10 @@ func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.D
 	start := time.Now()
 	var st MailStats
 	changes, bad := Changes(ev, m.Items)
+	var jobs []owedJobMail
+	if m.Jobs != nil {
+		jobs, bad = jobMailOwed(ev, m.Items, bad)
+	}
 	for seq, err := range bad {
 		m.log().ErrorContext(ctx, "mailer: undecodable record skipped", "sequence_number", seq, "error", err.Error())
 	}
@@ -110,11 +118,17 @@ func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.D
 		}
 		owed = append(owed, owedMail{seq: c.Seq, ref: rollcall.MailRef{EnrollmentID: c.New.ID, Seq: c.New.MailSeq}, kind: c.New.MailKind, e: c.New})
 	}
-	st.Owed = len(owed)
-	if len(owed) == 0 {
+	st.Owed = len(owed) + len(jobs)
+	if st.Owed == 0 {
 		return failures(ev, nil), st
 	}
-	failed := m.deliver(ctx, owed, nil, &st, false)
+	failed := map[string]bool{}
+	if len(owed) > 0 {
+		failed = m.deliver(ctx, owed, nil, &st, false)
+	}
+	for seq := range m.mailJobs(ctx, jobs, &st) {
+		failed[seq] = true
+	}
 	m.logDone(ctx, st, start)
 	m.emit(ctx, st.Sent, st.Failed, st.Rejected)
 	return failures(ev, failed), st

@@ -25,6 +25,9 @@ type Change struct {
 type Items interface {
 	IsEnrollment(sk string) bool
 	DecodeEnrollment(item map[string]types.AttributeValue) *rollcall.Enrollment
+	// IsJob reports whether a sort key is a roster job item's (not its chunks').
+	IsJob(sk string) bool
+	DecodeJob(item map[string]types.AttributeValue) *rollcall.Job
 }
 
 // Changes decodes the enrollment records of a batch, in order. Records of other items (users,

@@ -1,28 +1,22 @@
 // Package jobworker builds JobWorkerFunction, the SQS function that runs chunks of roster
-// jobs and mails job_finished. It links SES and SQS, not the HTTP adapter or S3.
+// jobs. It links the job queue's client, not SES (MailerFunction sends job_finished from the
+// job's final write), the HTTP adapter or S3.
 package jobworker
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"html"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
 	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/app/jobsvc"
 	"github.com/rollcall/rollcall/internal/app/keys"
 	"github.com/rollcall/rollcall/internal/jobqueue"
 	"github.com/rollcall/rollcall/internal/rollcall"
-	"github.com/rollcall/rollcall/internal/ses"
-	"github.com/rollcall/rollcall/internal/stream"
 )
 
 // JobWorkerFunction builds the SQS function that runs chunks of roster jobs.
@@ -50,54 +44,11 @@ func JobWorkerFunction(ctx context.Context, c app.Config) (any, error) {
 	}, nil
 }
 
-// NewWorker is the job service of JobWorkerFunction: with the job_finished mail.
+// NewWorker is the job service of JobWorkerFunction. It sends no mail: the job's final state
+// reaches MailerFunction on the table's stream, which mails the creator (job_finished), so
+// this binary links no SES client.
 func NewWorker(d *app.Deps) (*rollcall.JobService, error) {
-	js := jobsvc.New(d)
-	base, err := d.Config.LinkBase("the job worker")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := ses.BareAddress(d.Config.MailFrom); err != nil {
-		return nil, fmt.Errorf("config: MAIL_FROM: want an address or \"Name <address>\": %w", err)
-	}
-	client := sesv2.NewFromConfig(d.AWS, func(o *sesv2.Options) {
-		if d.Config.SESEndpoint != "" {
-			o.BaseEndpoint = aws.String(d.Config.SESEndpoint)
-		}
-	})
-	js.Mail = &jobMail{sender: &ses.Sender{Client: client, From: d.Config.MailFrom, TemplatePrefix: d.Config.MailTemplatePrefix,
-		ConfigurationSet: os.Getenv("MAIL_CONFIGURATION_SET")}, baseURL: base, prefs: d.Store.MailPreferences}
-	return js, nil
-}
-
-// jobMail sends job_finished through SES (the emulator locally), in the creator's pref-lang.
-type jobMail struct {
-	sender  rollcall.MailSender
-	baseURL string
-	prefs   func(ctx context.Context, usernames []string) (map[string]rollcall.MailPreferences, error)
-}
-
-func (m *jobMail) JobFinished(ctx context.Context, j *rollcall.Job) error {
-	data := map[string]string{
-		"name": j.CreatedBy, "name_html": html.EscapeString(j.CreatedBy), "job_id": j.ID, "state": j.State,
-		"total": strconv.Itoa(j.Counts.Total), "changed": strconv.Itoa(j.Counts.Changed),
-		"unchanged": strconv.Itoa(j.Counts.Unchanged), "invalid": strconv.Itoa(j.Counts.Invalid),
-		"errors":      strconv.Itoa(j.Counts.Errors),
-		"results_url": m.baseURL + rollcall.JobsPath + "/" + j.ID + "/results",
-	}
-	kind := string(rollcall.MailJobFinished)
-	if m.prefs != nil {
-		// The creator's language, as the mailer picks it for learners; English if unknown.
-		if p, err := m.prefs(ctx, []string{j.CreatedBy}); err == nil {
-			kind = stream.TemplateKind(rollcall.MailJobFinished, stream.MailLanguage(p[rollcall.NormalizeUsername(j.CreatedBy)].Lang))
-		}
-	}
-	res := m.sender.Send(ctx, kind, []rollcall.MailMessage{{To: j.CreatorEm, Data: data}})
-	if len(res) == 1 && res[0].Outcome == rollcall.MailRetry {
-		return res[0].Err
-	}
-	// Rejected (a bad address): sending again fails the same way; the job stands.
-	return nil
+	return jobsvc.New(d), nil
 }
 
 // HandleChunks runs an SQS batch of chunks, one after another, and reports the ones to

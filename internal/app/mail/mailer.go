@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	_ "time/tzdata" // dates in mail are in the learner's time zone; Lambda's OS may have no zoneinfo
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,7 +20,8 @@ import (
 	"github.com/rollcall/rollcall/internal/stream"
 )
 
-// MailerFunction builds the stream function that sends invitation and enrollment mail.
+// MailerFunction builds the stream function that sends invitation and enrollment mail, and
+// the job_finished mail of roster jobs the job worker finished.
 func MailerFunction(ctx context.Context, c app.Config) (any, error) {
 	d, err := app.Build(ctx, c)
 	if err != nil {
@@ -55,7 +57,7 @@ func NewMailer(ctx context.Context, d *app.Deps) (*stream.Mailer, error) {
 	}
 	return &stream.Mailer{Store: d.Store, Sender: sender, Keys: ring,
 		BaseURL: base, Log: d.Log, Now: d.Config.Now, Metrics: app.EMF("MailerFunction"), Items: dynamo.Images{},
-		Prefs: d.Store}, nil
+		Prefs: d.Store, Jobs: d.Store}, nil
 }
 
 // sesClient is the SES v2 client (the emulator's endpoint locally).

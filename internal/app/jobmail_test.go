@@ -1,0 +1,149 @@
+package app_test
+
+// The job_finished mail goes out from the table's stream: the worker only writes the job's
+// final state, and MailerFunction mails the creator once, through the SES emulator.
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/rollcall/rollcall/internal/app/mail"
+	"github.com/rollcall/rollcall/internal/localstack"
+	"github.com/rollcall/rollcall/internal/rollcall"
+	"github.com/rollcall/rollcall/internal/ses"
+	"github.com/rollcall/rollcall/internal/testenv"
+)
+
+// downFirst is SES failing its first n calls (worth retrying), then the real sender.
+type downFirst struct {
+	n    atomic.Int64
+	next rollcall.MailSender
+}
+
+func (d *downFirst) Send(ctx context.Context, kind string, msgs []ses.Message) []ses.Result {
+	if d.n.Add(-1) >= 0 {
+		return (&failingSender{}).Send(ctx, kind, msgs)
+	}
+	return d.next.Send(ctx, kind, msgs)
+}
+
+// Every stream batch is delivered twice (a retried invocation), SES is down at first, and the
+// creator's pref-lang is French: each finished job is mailed exactly once, in its creator's
+// language, after the stream's retry; a cancelled job is not mailed.
+func TestJobFinishedMailedOnceFromTheStream(t *testing.T) {
+	services := testenv.Start(t)
+	_, table := testenv.NewTable(t) // with its stream
+	e := withUserAPI(t, newEnvOn(t, services.DynamoDBEndpoint, services.SESEndpoint, table, "AdminFunction"))
+	mailer, err := mail.NewMailer(context.Background(), e.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mailer.Log = quiet
+	flaky := &downFirst{next: mailer.Sender}
+	flaky.n.Store(4) // both deliveries of the first batches fail: the stream must retry
+	mailer.Sender = flaky
+	var (
+		mu       sync.Mutex
+		finished = map[string]bool{} // sequence numbers of job writes past running, handled twice
+		retried  int                 // records the mailer asked the stream to deliver again
+	)
+	lookup := func(_ context.Context, id string) (any, error) {
+		return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+			if _, err := mailer.Handle(ctx, ev); err != nil {
+				return events.DynamoDBEventResponse{}, err
+			}
+			resp, err := mailer.Handle(ctx, ev) // the same batch again, as a retried invocation
+			mu.Lock()
+			defer mu.Unlock()
+			failed := map[string]bool{}
+			for _, f := range resp.BatchItemFailures {
+				failed[f.ItemIdentifier] = true
+			}
+			retried += len(failed)
+			for _, r := range ev.Records {
+				seq := r.Change.SequenceNumber
+				if r.Change.Keys["SK"].String() == "JOB" && r.Change.NewImage["state"].String() != "running" && !failed[seq] {
+					finished[seq] = true
+				}
+			}
+			return resp, err
+		}, nil
+	}
+	runner, err := localstack.NewStreamRunner(localstack.StreamRunnerOptions{
+		Template: services.Template, Invoker: localstack.NewInvoker(services.Template, lookup, quiet),
+		DynamoDB: localstack.NewDynamoDBClient(services.DynamoDBEndpoint), Streams: localstack.NewStreamsClient(services.DynamoDBEndpoint),
+		TableName: table, PollInterval: 5 * time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+		Functions: []string{"MailerFunction"}, Logger: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(ctx) }()
+	defer func() { stop(); <-done }()
+
+	marie := testenv.Address("jobmail-marie")
+	mustStatus(t, e.do("POST", "/api/users", e.staff, map[string]any{"username": "jobmail_marie", "email": marie}, ""), http.StatusCreated)
+	mustStatus(t, e.do("PATCH", "/api/user/v1/preferences/jobmail_marie", token(t, "jobmail_marie", false), `{"pref-lang": "fr-CA"}`,
+		"application/merge-patch+json"), http.StatusNoContent)
+	bob, carol := testenv.Address("jobmail-bob"), testenv.Address("jobmail-carol")
+
+	store := e.deps.Store
+	newJob := func(who, addr string) string {
+		j := &rollcall.Job{ID: rollcall.NewJobID(), State: rollcall.JobRunning, CreatedBy: who, CreatorEm: addr,
+			CreatedAt: e.clock(), Chunks: 0, Counts: rollcall.JobCounts{Total: 0}}
+		if err := store.CreateJob(context.Background(), j); err != nil {
+			t.Fatal(err)
+		}
+		return j.ID
+	}
+	mj, bj, cj := newJob("jobmail_marie", marie), newJob("jobmail_bob", bob), newJob("jobmail_carol", carol)
+	for id, state := range map[string]string{mj: rollcall.JobSucceeded, bj: rollcall.JobPartiallySucceeded, cj: rollcall.JobCancelled} {
+		if won, err := store.FinishJob(context.Background(), id, state, e.clock()); err != nil || !won {
+			t.Fatalf("finish %s: %v %v", id, won, err)
+		}
+	}
+
+	fr := testenv.WaitForEmails(t, marie, 1, 30*time.Second)
+	en := testenv.WaitForEmails(t, bob, 1, 30*time.Second)
+	if fr[0].Subject != "Votre import d’inscriptions est terminé : succeeded" || en[0].Subject != "Your roster job has finished: partially_succeeded" {
+		t.Errorf("subjects %q, %q", fr[0].Subject, en[0].Subject)
+	}
+	// Wait until every final write, and the `mailed` flag's own writes, went through the
+	// mailer twice; then count again.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(finished)
+		mu.Unlock()
+		if n >= 5 { // the three final writes and the two flags
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("final writes handled: %v", finished)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, id := range []string{mj, bj} {
+		if j, err := store.GetJob(context.Background(), id); err != nil || !j.Mailed {
+			t.Errorf("job %s mailed = %v (%v)", id, j != nil && j.Mailed, err)
+		}
+	}
+	if n, m, c := len(testenv.Emails(t, marie)), len(testenv.Emails(t, bob)), len(testenv.Emails(t, carol)); n != 1 || m != 1 || c != 0 {
+		t.Errorf("mails: marie %d, bob %d, carol (cancelled) %d; want 1, 1, 0", n, m, c)
+	}
+	if mu.Lock(); retried == 0 {
+		t.Errorf("the stream never had to retry a job mail")
+	}
+	mu.Unlock()
+}
