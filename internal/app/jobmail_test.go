@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/rollcall/rollcall/internal/app/mail"
-	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/rollcall"
 	"github.com/rollcall/rollcall/internal/ses"
 	"github.com/rollcall/rollcall/internal/testenv"
@@ -78,19 +77,7 @@ func TestJobFinishedMailedOnceFromTheStream(t *testing.T) {
 			return resp, err
 		}, nil
 	}
-	runner, err := localstack.NewStreamRunner(localstack.StreamRunnerOptions{
-		Template: services.Template, Invoker: localstack.NewInvoker(services.Template, lookup, quiet),
-		DynamoDB: localstack.NewDynamoDBClient(services.DynamoDBEndpoint), Streams: localstack.NewStreamsClient(services.DynamoDBEndpoint),
-		TableName: table, PollInterval: 5 * time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		Functions: []string{"MailerFunction"}, Logger: quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runner.Run(ctx) }()
-	defer func() { stop(); <-done }()
+	runStream(t, services, table, lookup, "MailerFunction")
 
 	marie := testenv.Address("jobmail-marie")
 	mustStatus(t, e.do("POST", "/api/users", e.staff, map[string]any{"username": "jobmail_marie", "email": marie}, ""), http.StatusCreated)

@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/rollcall/rollcall/internal/app/mail"
-	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/rollcall"
 	"github.com/rollcall/rollcall/internal/testenv"
 )
@@ -53,19 +52,7 @@ func newLifeFixture(t *testing.T) *lifeFixture {
 			return auditor.Handle(ctx, ev)
 		}, nil
 	}
-	runner, err := localstack.NewStreamRunner(localstack.StreamRunnerOptions{
-		Template: services.Template, Invoker: localstack.NewInvoker(services.Template, lookup, quiet),
-		DynamoDB: localstack.NewDynamoDBClient(services.DynamoDBEndpoint), Streams: localstack.NewStreamsClient(services.DynamoDBEndpoint),
-		TableName: table, PollInterval: 5 * time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		Functions: []string{"AuditFunction", "MailerFunction"}, Logger: quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runner.Run(ctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	runStream(t, services, table, lookup, "AuditFunction", "MailerFunction")
 
 	f := &lifeFixture{env: e, staff: token(t, "Bob", true)}
 	mustStatus(t, e.do("PUT", "/api/courses/"+lifeCourse, f.staff, map[string]any{"title": "Life",

@@ -4,8 +4,6 @@ package app_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,7 +12,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/rollcall/rollcall/internal/app/mail"
-	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/testenv"
 )
 
@@ -26,25 +23,12 @@ func TestMailInTheLearnersLanguage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	lookup := func(_ context.Context, id string) (any, error) {
 		return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 			return mailer.Handle(ctx, ev)
 		}, nil
 	}
-	runner, err := localstack.NewStreamRunner(localstack.StreamRunnerOptions{
-		Template: services.Template, Invoker: localstack.NewInvoker(services.Template, lookup, quiet),
-		DynamoDB: localstack.NewDynamoDBClient(services.DynamoDBEndpoint), Streams: localstack.NewStreamsClient(services.DynamoDBEndpoint),
-		TableName: table, PollInterval: 5 * time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		Functions: []string{"MailerFunction"}, Logger: quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runner.Run(ctx) }()
-	defer func() { stop(); <-done }()
+	runStream(t, services, table, lookup, "MailerFunction")
 
 	course, other := "course-v1:Lang+L1+2026", "course-v1:Lang+L2+2026"
 	mustStatus(t, e.do("PUT", "/api/courses/"+course, e.staff, map[string]any{"title": "Física & <Química>"}, ""), http.StatusCreated)

@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/rollcall/rollcall/internal/app/mail"
-	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/ses"
 	"github.com/rollcall/rollcall/internal/testenv"
 )
@@ -56,19 +55,7 @@ func TestMailSweepSendsWhatTheStreamGaveUpExactlyOnce(t *testing.T) {
 		}, nil
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	runner, err := localstack.NewStreamRunner(localstack.StreamRunnerOptions{
-		Template: services.Template, Invoker: localstack.NewInvoker(services.Template, lookup, quiet),
-		DynamoDB: localstack.NewDynamoDBClient(services.DynamoDBEndpoint), Streams: localstack.NewStreamsClient(services.DynamoDBEndpoint),
-		TableName: table, PollInterval: 5 * time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		Functions: []string{"MailerFunction"}, Logger: quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runner.Run(ctx) }()
-	defer func() { stop(); <-done }()
+	runner := runStream(t, services, table, lookup, "MailerFunction")
 
 	const n = 60 // two SendBulkEmail calls' worth and more
 	addrs := make([]string, n)
