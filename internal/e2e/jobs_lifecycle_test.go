@@ -44,6 +44,15 @@ func TestJobLifecycleOptions(t *testing.T) {
 		t.Errorf("role with unenroll: %s, want %s", r.Body, want)
 	}
 
+	// A job given as fields is validated exactly as bulk enroll: every field's error at once.
+	both := map[string]any{"courses": course, "action": "enroll", "role": "boss"}
+	jr := h.do(http.MethodPost, "/api/bulk_enroll/v1/jobs", staff, both)
+	br := h.do(http.MethodPost, "/api/bulk_enroll/v1/bulk_enroll/", staff, both)
+	mustStatus(t, jr, http.StatusBadRequest)
+	if string(jr.Body) != string(br.Body) {
+		t.Errorf("job 400 %s, bulk enroll 400 %s", jr.Body, br.Body)
+	}
+
 	made := h.clock()
 	r = h.do(http.MethodPost, "/api/bulk_enroll/v1/jobs", staff, fields)
 	mustStatus(t, r, http.StatusAccepted)

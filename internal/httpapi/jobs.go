@@ -327,9 +327,9 @@ func writeResultsCSV(w http.ResponseWriter, jobID string, rows []rollcall.RowRes
 	cw.UseCRLF = true
 	_ = cw.Write(ResultsCSVHeader)
 	b := strconv.FormatBool
-	// cohort is a cohort's (or a role's) cell: empty when the job did not name one, or null.
-	cohort := func(withCohort bool, c *string) string {
-		if !withCohort || c == nil {
+	// cell is a cohort's or a role's cell: empty when the job did not name one, or null.
+	cell := func(named bool, c *string) string {
+		if !named || c == nil {
 			return ""
 		}
 		return *c
@@ -348,9 +348,9 @@ func writeResultsCSV(w http.ResponseWriter, jobID string, rows []rollcall.RowRes
 				rec[3] = "changed"
 			}
 			bs, as := res.Before, res.After
-			copy(rec[4:9], []string{b(bs.Enrollment), b(bs.Allowed), b(bs.User), b(bs.AutoEnroll), cohort(res.WithCohort, bs.Cohort)})
-			copy(rec[9:14], []string{b(as.Enrollment), b(as.Allowed), b(as.User), b(as.AutoEnroll), cohort(res.WithCohort, as.Cohort)})
-			rec[15], rec[16] = cohort(res.WithRole, bs.Role), cohort(res.WithRole, as.Role)
+			copy(rec[4:9], []string{b(bs.Enrollment), b(bs.Allowed), b(bs.User), b(bs.AutoEnroll), cell(res.WithCohort, bs.Cohort)})
+			copy(rec[9:14], []string{b(as.Enrollment), b(as.Allowed), b(as.User), b(as.AutoEnroll), cell(res.WithCohort, as.Cohort)})
+			rec[15], rec[16] = cell(res.WithRole, bs.Role), cell(res.WithRole, as.Role)
 		}
 		for i, v := range rec {
 			rec[i] = csvSafe(v)

@@ -81,15 +81,18 @@ func (s *JobService) CreateJob(ctx context.Context, actor Actor, in JobInput) (*
 			}
 		}
 	}
-	opts.life.Role = parseChoice(f, "role", ValidRole, v)
-	opts.life.Mode = parseChoice(f, "mode", ValidMode, v)
-	parseEnd(f, &opts.life, v)
+	if format != JobFormatFields {
+		// A file's job takes bulk enroll's lifecycle options beside the file (a job given as
+		// fields gets them, with every other field, from ParseBulkRequest below). The rows
+		// may each name their action; the options are checked against the request's.
+		opts.life.Role = parseChoice(f, "role", ValidRole, v)
+		opts.life.Mode = parseChoice(f, "mode", ValidMode, v)
+		parseEnd(f, &opts.life, v)
+	}
 	if err := v.OrNil(); err != nil {
 		return nil, err
 	}
 	if format != JobFormatFields {
-		// A file's rows may each name their action; the request's options are checked as bulk
-		// enroll checks them against the request's action.
 		opts.life.Action = opts.action
 		if err := checkLifecycleOptions(&opts.life); err != nil {
 			return nil, err
