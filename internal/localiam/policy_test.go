@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rollcall/rollcall/internal/ses"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -227,6 +229,31 @@ func TestSESRequests(t *testing.T) {
 		ConfigurationSetName: aws.String("rollcall-local"),
 		DefaultContent:       &sestypes.BulkEmailContent{Template: &sestypes.Template{TemplateName: aws.String("rollcall-local-enrolled")}},
 	}, "us-east-1"); !IsAccessDenied(err) || !strings.Contains(err.Error(), "configuration-set/rollcall-local") {
+		t.Errorf("configuration set not granted: %v", err)
+	}
+}
+
+// The mail functions' own SES client (internal/ses, which does not link the SDK's sesv2
+// module) is checked as the SDK's would be: the same identity, template, configuration set
+// and recipients.
+func TestSESRequestsOfTheMailClient(t *testing.T) {
+	in := &ses.SendBulkEmailInput{FromEmailAddress: "Rollcall <no-reply@x.org>", ConfigurationSetName: "rollcall-local",
+		DefaultContent: ses.BulkEmailContent{Template: ses.Template{TemplateName: "rollcall-local-enrolled"}},
+		BulkEmailEntries: []ses.BulkEmailEntry{{Destination: ses.Destination{ToAddresses: []string{"a@y.org"}}},
+			{Destination: ses.Destination{ToAddresses: []string{"b@y.org"}}}}}
+	reqs, err := Requests("SESv2", "SendBulkEmail", in, "us-east-1")
+	if err != nil || len(reqs) != 3 {
+		t.Fatalf("%+v %v", reqs, err)
+	}
+	const pre = "arn:aws:ses:us-east-1:123456789012:"
+	if reqs[0].Resource != pre+"identity/no-reply@x.org" || reqs[1].Resource != pre+"template/rollcall-local-enrolled" ||
+		reqs[2].Resource != pre+"configuration-set/rollcall-local" || len(reqs[0].Context["ses:recipients"]) != 2 ||
+		reqs[0].Context["ses:fromdisplayname"][0] != "Rollcall" {
+		t.Errorf("requests: %+v", reqs)
+	}
+	p := mustPolicy(t, allowSt([]string{"ses:SendBulkEmail"}, pre+"identity/x.org", pre+"template/rollcall-local-*"))
+	if err := p.Authorize("SESv2", "SendBulkEmail", in, "us-east-1"); !IsAccessDenied(err) ||
+		!strings.Contains(err.Error(), "configuration-set/rollcall-local") {
 		t.Errorf("configuration set not granted: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package localiam
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/mail"
 	"net/url"
@@ -155,6 +156,9 @@ func (a arns) dynamodbStreams(op string, input any) ([]Request, error) {
 // sesv2 authorizes a send on the sending identity, and on the template and the configuration
 // set it names; the condition keys are the sender, the recipients and the API version.
 func (a arns) sesv2(op string, input any) ([]Request, error) {
+	if op == "SendBulkEmail" || op == "SendEmail" {
+		input = sdkSendInput(op, input)
+	}
 	var (
 		from, fromARN, feedback, configSet, contactList string
 		tmpl                                            *sestypes.Template
@@ -402,6 +406,28 @@ func objectKeys(input any) []string {
 }
 
 // stringField reads a string or *string field of a struct (or pointer to one) by name.
+// sdkSendInput is a send's input as the SDK's type. A client that does not link the SDK's
+// sesv2 module (internal/ses) gives its own struct with the SDK's member names, which are
+// also SES's JSON names: a JSON round trip reads it into the SDK's input.
+func sdkSendInput(op string, input any) any {
+	switch input.(type) {
+	case *sesv2.SendEmailInput, *sesv2.SendBulkEmailInput, nil:
+		return input
+	}
+	b, err := json.Marshal(input)
+	if err != nil {
+		return input
+	}
+	var out any = &sesv2.SendBulkEmailInput{}
+	if op == "SendEmail" {
+		out = &sesv2.SendEmailInput{}
+	}
+	if json.Unmarshal(b, out) != nil {
+		return input
+	}
+	return out
+}
+
 func stringField(input any, name string) (string, bool) {
 	v := reflect.ValueOf(input)
 	for v.Kind() == reflect.Pointer {

@@ -15,7 +15,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 func TestEmulatorAcceptsConfigurationSetAndNamedFrom(t *testing.T) {
 	testenv.Start(t)
 	to := testenv.Address("confset")
-	s := &ses.Sender{Client: testenv.SES(t), From: "Rollcall <no-reply@rollcall.test>", TemplatePrefix: testenv.MailTemplatePrefix,
+	s := &ses.Sender{Client: testenv.SESClient(t), From: "Rollcall <no-reply@rollcall.test>", TemplatePrefix: testenv.MailTemplatePrefix,
 		ConfigurationSet: "rollcall-test"}
 	res := s.Send(context.Background(), "enrolled", []ses.Message{{To: to, Data: map[string]string{
 		"name": "n", "course_title": "T", "course_id": "c", "invitation_url": "", "expires_at": "",

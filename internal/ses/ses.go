@@ -12,19 +12,15 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sesv2"
-	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
-
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
 // MaxDestinations is how many destinations one SendBulkEmail call may carry.
 const MaxDestinations = rollcall.MaxMailDestinations
 
-// API is the part of the SES v2 client the sender uses.
+// API is the SES v2 call the sender makes (Client in AWS and against the emulator).
 type API interface {
-	SendBulkEmail(context.Context, *sesv2.SendBulkEmailInput, ...func(*sesv2.Options)) (*sesv2.SendBulkEmailOutput, error)
+	SendBulkEmail(context.Context, *SendBulkEmailInput) (*SendBulkEmailOutput, error)
 }
 
 // The message, outcome and result types are the domain's mail port (rollcall.MailSender);
@@ -94,18 +90,16 @@ func (s *Sender) sendChunk(ctx context.Context, kind string, msgs []Message, out
 			out[i] = Result{Outcome: outcome, Status: status, Err: err}
 		}
 	}
-	entries := make([]types.BulkEmailEntry, len(msgs))
+	entries := make([]BulkEmailEntry, len(msgs))
 	for i, m := range msgs {
 		data, err := json.Marshal(m.Data)
 		if err != nil {
 			failAll("ERROR", Rejected, err)
 			return
 		}
-		entries[i] = types.BulkEmailEntry{
-			Destination: &types.Destination{ToAddresses: []string{m.To}},
-			ReplacementEmailContent: &types.ReplacementEmailContent{
-				ReplacementTemplate: &types.ReplacementTemplate{ReplacementTemplateData: aws.String(string(data))},
-			},
+		entries[i] = BulkEmailEntry{
+			Destination:             Destination{ToAddresses: []string{m.To}},
+			ReplacementEmailContent: ReplacementEmailContent{ReplacementTemplate{ReplacementTemplateData: string(data)}},
 		}
 	}
 	if s.Limiter != nil {
@@ -118,18 +112,13 @@ func (s *Sender) sendChunk(ctx context.Context, kind string, msgs []Message, out
 		return
 	}
 	s.calls.Add(1)
-	in := &sesv2.SendBulkEmailInput{
-		FromEmailAddress: aws.String(s.From),
-		DefaultContent: &types.BulkEmailContent{Template: &types.Template{
-			TemplateName: aws.String(s.TemplatePrefix + kind),
-			TemplateData: aws.String("{}"),
-		}},
-		BulkEmailEntries: entries,
+	in := &SendBulkEmailInput{
+		FromEmailAddress:     s.From,
+		ConfigurationSetName: s.ConfigurationSet,
+		DefaultContent:       BulkEmailContent{Template{TemplateName: s.TemplatePrefix + kind, TemplateData: "{}"}},
+		BulkEmailEntries:     entries,
 		// The configuration set's CloudWatch dimension: events counted by mail kind.
-		DefaultEmailTags: []types.MessageTag{{Name: aws.String("MailKind"), Value: aws.String(kind)}},
-	}
-	if s.ConfigurationSet != "" {
-		in.ConfigurationSetName = aws.String(s.ConfigurationSet)
+		DefaultEmailTags: []MessageTag{{Name: "MailKind", Value: kind}},
 	}
 	res, err := s.Client.SendBulkEmail(ctx, in)
 	if err != nil {
@@ -141,12 +130,12 @@ func (s *Sender) sendChunk(ctx context.Context, kind string, msgs []Message, out
 		return
 	}
 	for i, r := range res.BulkEmailEntryResults {
-		status := string(r.Status)
+		status := r.Status
 		switch r.Status {
-		case types.BulkEmailStatusSuccess:
+		case StatusSuccess:
 			s.messages.Add(1)
-			out[i] = Result{Outcome: Sent, MessageID: aws.ToString(r.MessageId), Status: status}
-		case types.BulkEmailStatusMessageRejected, types.BulkEmailStatusInvalidParameter:
+			out[i] = Result{Outcome: Sent, MessageID: r.MessageID, Status: status}
+		case StatusMessageRejected, StatusInvalidParameter:
 			out[i] = Result{Outcome: Rejected, Status: status, Err: entryError(r)}
 		default:
 			out[i] = Result{Outcome: Retry, Status: status, Err: entryError(r)}
@@ -154,8 +143,8 @@ func (s *Sender) sendChunk(ctx context.Context, kind string, msgs []Message, out
 	}
 }
 
-func entryError(r types.BulkEmailEntryResult) error {
-	msg := aws.ToString(r.Error)
+func entryError(r BulkEmailEntryResult) error {
+	msg := r.Error
 	if msg == "" {
 		msg = "no detail"
 	}

@@ -6,40 +6,36 @@ import (
 	"errors"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sesv2"
-	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 )
 
 type fakeAPI struct {
-	inputs   []*sesv2.SendBulkEmailInput
-	statuses map[string]types.BulkEmailStatus
+	inputs   []*SendBulkEmailInput
+	statuses map[string]string
 	err      error
 }
 
-func (f *fakeAPI) SendBulkEmail(_ context.Context, in *sesv2.SendBulkEmailInput, _ ...func(*sesv2.Options)) (*sesv2.SendBulkEmailOutput, error) {
+func (f *fakeAPI) SendBulkEmail(_ context.Context, in *SendBulkEmailInput) (*SendBulkEmailOutput, error) {
 	f.inputs = append(f.inputs, in)
 	if f.err != nil {
 		return nil, f.err
 	}
-	out := &sesv2.SendBulkEmailOutput{}
+	out := &SendBulkEmailOutput{}
 	for i, e := range in.BulkEmailEntries {
-		st := types.BulkEmailStatusSuccess
+		st := StatusSuccess
 		if s, ok := f.statuses[e.Destination.ToAddresses[0]]; ok {
 			st = s
 		}
-		out.BulkEmailEntryResults = append(out.BulkEmailEntryResults, types.BulkEmailEntryResult{
-			Status: st, MessageId: aws.String("id-" + string(rune('a'+i%26))), Error: aws.String("because")})
+		out.BulkEmailEntryResults = append(out.BulkEmailEntryResults, BulkEmailEntryResult{
+			Status: st, MessageID: "id-" + string(rune('a'+i%26)), Error: "because"})
 	}
 	return out, nil
 }
 
 func TestSenderChunksAndMapsStatuses(t *testing.T) {
-	api := &fakeAPI{statuses: map[string]types.BulkEmailStatus{
-		"r@x.org": types.BulkEmailStatusMessageRejected,
-		"t@x.org": types.BulkEmailStatusAccountThrottled,
-		"f@x.org": types.BulkEmailStatusFailed,
+	api := &fakeAPI{statuses: map[string]string{
+		"r@x.org": StatusMessageRejected,
+		"t@x.org": StatusAccountThrottled,
+		"f@x.org": StatusFailed,
 	}}
 	s := &Sender{Client: api, From: "from@x.org", TemplatePrefix: "rollcall-test-"}
 	var msgs []Message
@@ -60,11 +56,11 @@ func TestSenderChunksAndMapsStatuses(t *testing.T) {
 		t.Fatalf("%d calls", len(api.inputs))
 	}
 	in := api.inputs[0]
-	if aws.ToString(in.FromEmailAddress) != "from@x.org" || aws.ToString(in.DefaultContent.Template.TemplateName) != "rollcall-test-invited" {
+	if in.FromEmailAddress != "from@x.org" || in.DefaultContent.Template.TemplateName != "rollcall-test-invited" {
 		t.Fatalf("input = %+v", in)
 	}
 	var data map[string]string
-	if err := json.Unmarshal([]byte(aws.ToString(in.BulkEmailEntries[0].ReplacementEmailContent.ReplacementTemplate.ReplacementTemplateData)), &data); err != nil || data["course_title"] != `<T> "q"` {
+	if err := json.Unmarshal([]byte(in.BulkEmailEntries[0].ReplacementEmailContent.ReplacementTemplate.ReplacementTemplateData), &data); err != nil || data["course_title"] != `<T> "q"` {
 		t.Fatalf("data = %v, %v", data, err)
 	}
 	if res[3].Outcome != Rejected || res[60].Outcome != Retry || res[119].Outcome != Retry || res[0].Outcome != Sent || res[0].MessageID == "" {
@@ -142,14 +138,14 @@ func TestSenderPerCallConfigurationSetAndFrom(t *testing.T) {
 		t.Fatalf("%d calls, waits %v", len(api.inputs), waits)
 	}
 	in := api.inputs[0]
-	if aws.ToString(in.ConfigurationSetName) != "rollcall-test" || aws.ToString(in.FromEmailAddress) != "Rollcall <from@x.org>" ||
-		len(in.DefaultEmailTags) != 1 || aws.ToString(in.DefaultEmailTags[0].Value) != "enrolled" {
+	if in.ConfigurationSetName != "rollcall-test" || in.FromEmailAddress != "Rollcall <from@x.org>" ||
+		len(in.DefaultEmailTags) != 1 || in.DefaultEmailTags[0].Value != "enrolled" {
 		t.Fatalf("input = %+v", in)
 	}
 	s.ConfigurationSet = ""
 	s.Send(context.Background(), "enrolled", msgs[:1])
-	if in := api.inputs[3]; in.ConfigurationSetName != nil {
-		t.Fatalf("configuration set %q named while unset", aws.ToString(in.ConfigurationSetName))
+	if in := api.inputs[3]; in.ConfigurationSetName != "" {
+		t.Fatalf("configuration set %q named while unset", in.ConfigurationSetName)
 	}
 }
 

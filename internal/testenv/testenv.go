@@ -25,12 +25,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/samtemplate"
+	"github.com/rollcall/rollcall/internal/ses"
 )
 
 // Environment variables naming already-running services.
@@ -145,6 +148,13 @@ func DynamoDB(t testing.TB) *dynamodb.Client {
 func Streams(t testing.TB) *dynamodbstreams.Client {
 	t.Helper()
 	return localstack.NewStreamsClient(Start(t).DynamoDBEndpoint)
+}
+
+// SESClient returns the mail functions' own SES client (internal/ses) for the emulator.
+func SESClient(t testing.TB) *ses.Client {
+	t.Helper()
+	return ses.NewClient(aws.Config{Region: localstack.Region,
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}, Start(t).SESEndpoint, nil)
 }
 
 // SES returns an SES v2 client for the emulator, whose templates are named MailTemplatePrefix*.

@@ -10,8 +10,6 @@ import (
 	_ "time/tzdata" // dates in mail are in the learner's time zone; Lambda's OS may have no zoneinfo
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
 	"github.com/rollcall/rollcall/internal/app"
 	"github.com/rollcall/rollcall/internal/app/keys"
@@ -60,11 +58,8 @@ func NewMailer(ctx context.Context, d *app.Deps) (*stream.Mailer, error) {
 		Prefs: d.Store, Jobs: d.Store}, nil
 }
 
-// sesClient is the SES v2 client (the emulator's endpoint locally).
-func sesClient(d *app.Deps) *sesv2.Client {
-	return sesv2.NewFromConfig(d.AWS, func(o *sesv2.Options) {
-		if d.Config.SESEndpoint != "" {
-			o.BaseEndpoint = aws.String(d.Config.SESEndpoint)
-		}
-	})
+// sesClient is the SES v2 client (the emulator's endpoint locally), checked by the function's
+// authorization hook as the SDK's calls are.
+func sesClient(d *app.Deps) *ses.Client {
+	return ses.NewClient(d.AWS, d.Config.SESEndpoint, d.Config.Authorize)
 }
