@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/rollcall/rollcall/internal/app/mail"
+	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/rollcall"
 	"github.com/rollcall/rollcall/internal/ses"
 	"github.com/rollcall/rollcall/internal/testenv"
@@ -133,4 +135,73 @@ func TestJobFinishedMailedOnceFromTheStream(t *testing.T) {
 		t.Errorf("the stream never had to retry a job mail")
 	}
 	mu.Unlock()
+}
+
+// A finished job whose stream record was given up (no mailer ran here) is in the owed-mail
+// index, and the sweep sends its job_finished mail once, after the stream's time is up; a job
+// the mailer already mailed, a cancelled job and a job without a creator address get none, and
+// the second sweep finds nothing owed.
+func TestJobMailTheStreamGaveUpIsSweptOnce(t *testing.T) {
+	services := testenv.Start(t)
+	_, table := testenv.NewTable(t, localstack.WithoutStream())
+	e := newEnvOn(t, services.DynamoDBEndpoint, services.SESEndpoint, table, "AdminFunction")
+	store := e.deps.Store
+	ctx := context.Background()
+	newJob := func(who, addr, state string) string {
+		t.Helper()
+		j := &rollcall.Job{ID: rollcall.NewJobID(), State: rollcall.JobRunning, CreatedBy: who, CreatorEm: addr, CreatedAt: e.clock()}
+		if err := store.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		if won, err := store.FinishJob(ctx, j.ID, state, e.clock()); err != nil || !won {
+			t.Fatalf("finish %s: %v %v", j.ID, won, err)
+		}
+		return j.ID
+	}
+	ann, ben := testenv.Address("jobsweep-ann"), testenv.Address("jobsweep-ben")
+	cyd, dot := testenv.Address("jobsweep-cyd"), testenv.Address("jobsweep-dot")
+	owed := []string{newJob("jobsweep_ann", ann, rollcall.JobSucceeded), newJob("jobsweep_ben", ben, rollcall.JobPartiallySucceeded)}
+	newJob("jobsweep_cyd", cyd, rollcall.JobCancelled)
+	nobody := newJob("jobsweep_eve", "", rollcall.JobSucceeded)
+	mailed := newJob("jobsweep_dot", dot, rollcall.JobSucceeded)
+	if err := store.MarkJobMailed(ctx, mailed); err != nil { // as the stream's mailer does
+		t.Fatal(err)
+	}
+
+	sweeper, err := mail.NewSweeper(ctx, e.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweeper.Mailer.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if res, err := sweeper.Run(ctx); err != nil || res.Owed != 0 || res.Sent != 0 {
+		t.Fatalf("early sweep: %v, %v", res, err) // the stream may still deliver it
+	}
+	e.advance(sweeper.After + time.Minute)
+	res, err := sweeper.Run(ctx)
+	if err != nil || res.Sent != 2 || res.Failed != 0 || !res.Complete {
+		t.Fatalf("sweep: %v, %v", res, err)
+	}
+	for _, addr := range []string{ann, ben} {
+		if got := testenv.Emails(t, addr); len(got) != 1 || !strings.Contains(got[0].Subject, "roster job has finished") {
+			t.Errorf("%s: %d mails %+v", addr, len(got), got)
+		}
+	}
+	for _, addr := range []string{cyd, dot} {
+		if got := testenv.Emails(t, addr); len(got) != 0 {
+			t.Errorf("%s got %d mails, want none", addr, len(got))
+		}
+	}
+	for _, id := range append(owed, nobody) {
+		if j, err := store.GetJob(ctx, id); err != nil || !j.Mailed {
+			t.Errorf("job %s mailed = %v (%v)", id, j != nil && j.Mailed, err)
+		}
+	}
+	if res, err := sweeper.Run(ctx); err != nil || res.Owed != 0 || res.Sent != 0 {
+		t.Fatalf("second sweep: %v, %v", res, err)
+	}
+	for _, addr := range []string{ann, ben} {
+		if got := len(testenv.Emails(t, addr)); got != 1 {
+			t.Errorf("%s: %d mails after the second sweep", addr, got)
+		}
+	}
 }

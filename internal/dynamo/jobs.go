@@ -312,26 +312,33 @@ func (s *Store) RecordChunk(ctx context.Context, jobID string, index int, result
 // needs every chunk done.
 func (s *Store) FinishJob(ctx context.Context, id, state string, at time.Time) (bool, error) {
 	cond := "#st IN (:queued, :running)"
+	set := "SET #st = :state, finished_at = :at"
+	vals := map[string]types.AttributeValue{":state": str(state), ":at": str(FormatTime(at)),
+		":queued": str(rollcall.JobQueued), ":running": str(rollcall.JobRunning)}
 	if state == rollcall.JobSucceeded || state == rollcall.JobPartiallySucceeded {
 		cond += " AND chunks_done >= chunks"
+		// The job_finished mail is owed from now: the job goes into the owed-mail index, as
+		// an enrollment change that owes mail does, so that the sweep sends it if the
+		// stream gives its record up. MarkJobMailed takes it out.
+		set += ", mail_owed_at = :at, GSI5PK = :opk, GSI5SK = :osk"
+		vals[":opk"], vals[":osk"] = str(MailOwedIndexPK(ShardOf(id))), str(JobMailOwedSK(at, id))
 	}
 	return s.updateJob(ctx, &dynamodb.UpdateItemInput{
-		Key:                      key(JobPK(id), skJob),
-		UpdateExpression:         aws.String("SET #st = :state, finished_at = :at"),
-		ConditionExpression:      aws.String(cond),
-		ExpressionAttributeNames: map[string]string{"#st": "state"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":state": str(state), ":at": str(FormatTime(at)),
-			":queued": str(rollcall.JobQueued), ":running": str(rollcall.JobRunning)},
+		Key:                       key(JobPK(id), skJob),
+		UpdateExpression:          aws.String(set),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  map[string]string{"#st": "state"},
+		ExpressionAttributeValues: vals,
 	})
 }
 
 // MarkJobMailed records the job_finished mail (the mailer's marker for it: a redelivered
-// stream record of the job's end finds it and mails nobody again). A job that is gone stays
-// gone.
+// stream record of the job's end finds it and mails nobody again) and takes the job out of the
+// owed-mail index. A job that is gone stays gone.
 func (s *Store) MarkJobMailed(ctx context.Context, id string) error {
 	_, err := s.updateJob(ctx, &dynamodb.UpdateItemInput{
 		Key:                       key(JobPK(id), skJob),
-		UpdateExpression:          aws.String("SET mailed = :t"),
+		UpdateExpression:          aws.String("SET mailed = :t REMOVE mail_owed_at, GSI5PK, GSI5SK"),
 		ConditionExpression:       aws.String("attribute_exists(PK)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":t": boolean(true)},
 	})

@@ -90,6 +90,7 @@ const (
 	pfxToken      = "T#"
 	pfxState      = "S#"
 	pfxMailOwed   = "O#"
+	pfxOwedJob    = "job:" // an owed-mail entry of a job (":" is in no enrollment id)
 	pfxDue        = "W#"
 	pfxMailRate   = "MAILRATE#"
 	skUser        = "USER"
@@ -209,6 +210,10 @@ func DueIndexPK(shard int) string { return fmt.Sprintf("%s%02d", pfxDue, shard) 
 // TimeSK(owed at, id), so a Query reads the longest-owed first. The keys are written with the
 // change that owes the mail and removed by the mailer (or the sweep) once it is dealt with.
 func MailOwedIndexPK(shard int) string { return fmt.Sprintf("%s%02d", pfxMailOwed, shard) }
+
+// JobMailOwedSK is a finished job's entry in the owed-mail index (in shard ShardOf(id)):
+// TimeSK(finished at, "job:"+id), so the sweep tells a job's mail from an enrollment's.
+func JobMailOwedSK(at time.Time, jobID string) string { return TimeSK(at, pfxOwedJob+jobID) }
 
 // MailRatePK is the send-rate counter of one wall-clock second (Unix seconds), shared by every
 // mailer instance.

@@ -148,9 +148,9 @@ func TestOwedMailIndex(t *testing.T) {
 		var ids []string
 		for shard := range dynamo.Shards {
 			for from := ""; ; {
-				got, next, err := s.OwedMail(ctx, shard, from, before, 2)
-				if err != nil {
-					t.Fatal(err)
+				got, jobs, next, err := s.OwedMail(ctx, shard, from, before, 2)
+				if err != nil || len(jobs) != 0 {
+					t.Fatal(jobs, err)
 				}
 				ids = append(ids, got...)
 				if next == "" {

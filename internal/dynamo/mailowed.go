@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,12 +15,13 @@ import (
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
 
-// OwedMail lists the ids of the enrollments of one shard of the owed-mail index (GSI5) whose
-// mail has been owed since before `before`, longest-owed first, at most limit of them, after
-// the position from (a next of an earlier call; "" to start). next is where to go on, or ""
-// when the shard has no more. The index is eventually consistent and holds keys only: the
-// caller reads the items themselves (GetEnrollments, strongly consistent) before acting.
-func (s *Store) OwedMail(ctx context.Context, shard int, from string, before time.Time, limit int) (ids []string, next string, err error) {
+// OwedMail lists the ids of the enrollments, and of the finished jobs, of one shard of the
+// owed-mail index (GSI5) whose mail has been owed since before `before`, longest-owed first,
+// at most limit of them together, after the position from (a next of an earlier call; "" to
+// start). next is where to go on, or "" when the shard has no more. The index is eventually
+// consistent and holds keys only: the caller reads the items themselves (GetEnrollments,
+// GetJob, strongly consistent) before acting.
+func (s *Store) OwedMail(ctx context.Context, shard int, from string, before time.Time, limit int) (ids, jobs []string, next string, err error) {
 	limit = max(limit, 1)
 	vals := map[string]types.AttributeValue{":pk": str(MailOwedIndexPK(shard)), ":before": str(FormatTime(before))}
 	cond := "GSI5PK = :pk AND GSI5SK < :before"
@@ -41,17 +43,21 @@ func (s *Store) OwedMail(ctx context.Context, shard int, from string, before tim
 		sk := getS(it, "GSI5SK")
 		last = sk
 		if i := len(TimeLayout) + 1; len(sk) > i {
-			ids = append(ids, sk[i:])
+			if job, ok := strings.CutPrefix(sk[i:], pfxOwedJob); ok {
+				jobs = append(jobs, job)
+			} else {
+				ids = append(ids, sk[i:])
+			}
 		}
-		return len(ids) < limit
+		return len(ids)+len(jobs) < limit
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("owed mail shard %d: %w", shard, err)
+		return nil, nil, "", fmt.Errorf("owed mail shard %d: %w", shard, err)
 	}
-	if len(ids) >= limit {
+	if len(ids)+len(jobs) >= limit {
 		next = last
 	}
-	return ids, next, nil
+	return ids, jobs, next, nil
 }
 
 // ClearMailOwed takes the enrollments of refs out of the owed-mail index, each only while its

@@ -76,8 +76,10 @@ func jobMailOwed(ev events.DynamoDBEvent, items Items, bad map[string]error) ([]
 }
 
 // mailJobs sends the job_finished mail of each job that still owes it as the table has it
-// now, marks it mailed, and returns the sequence numbers of the records to deliver again.
-func (m *Mailer) mailJobs(ctx context.Context, owed []owedJobMail, st *MailStats) map[string]bool {
+// now, marks it mailed, and returns the sequence numbers of the records to deliver again. The
+// sweep (sweep set) also marks a job that owes nothing (no creator address, not a finished
+// job) so that it leaves the owed-mail index.
+func (m *Mailer) mailJobs(ctx context.Context, owed []owedJobMail, st *MailStats, sweep bool) map[string]bool {
 	failed := map[string]bool{}
 	fail := func(o owedJobMail) {
 		st.Failed++
@@ -94,6 +96,11 @@ func (m *Mailer) mailJobs(ctx context.Context, owed []owedJobMail, st *MailStats
 		}
 		if !OwesJobMail(j) {
 			st.AlreadySent++ // mailed by an earlier delivery (or the job is gone)
+			if sweep && j != nil && !j.Mailed {
+				if err := m.Jobs.MarkJobMailed(ctx, o.id); err != nil {
+					m.log().ErrorContext(ctx, "mail sweep: clearing a job that owes no mail failed", "job_id", o.id, "error", err.Error())
+				}
+			}
 			continue
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < m.margin() {

@@ -126,7 +126,7 @@ func (m *Mailer) Process(ctx context.Context, ev events.DynamoDBEvent) (events.D
 	if len(owed) > 0 {
 		failed = m.deliver(ctx, owed, nil, &st, false)
 	}
-	for seq := range m.mailJobs(ctx, jobs, &st) {
+	for seq := range m.mailJobs(ctx, jobs, &st, false) {
 		failed[seq] = true
 	}
 	m.logDone(ctx, st, start)

@@ -12,7 +12,7 @@ import (
 
 // SweepStore is what the sweep reads and writes besides what the mailer does.
 type SweepStore interface {
-	OwedMail(ctx context.Context, shard int, from string, before time.Time, limit int) (ids []string, next string, err error)
+	OwedMail(ctx context.Context, shard int, from string, before time.Time, limit int) (ids, jobs []string, next string, err error)
 	OwedMailShards() int
 	LeaseMailSweep(ctx context.Context, owner string, ttl time.Duration) (release func(context.Context), ok bool, err error)
 }
@@ -93,15 +93,18 @@ shards:
 				m.log().WarnContext(ctx, "mail sweep: stopping before the deadline; the next run resumes", "shard", shard)
 				break shards
 			}
-			ids, next, err := s.Store.OwedMail(ctx, shard, from, before, page)
+			ids, jobs, next, err := s.Store.OwedMail(ctx, shard, from, before, page)
 			if err != nil {
 				return res, err
 			}
-			if len(ids) == 0 {
+			if len(ids)+len(jobs) == 0 {
 				break
 			}
 			var st MailStats
 			progress := s.round(ctx, ids, before, &st)
+			if len(jobs) > 0 {
+				progress = s.jobRound(ctx, jobs, &st) && progress
+			}
 			res.Owed += st.Owed
 			res.AlreadySent += st.AlreadySent
 			res.Stale += st.Stale
@@ -156,6 +159,27 @@ func (s *Sweeper) round(ctx context.Context, ids []string, before time.Time, st 
 	}
 	failed := m.deliver(ctx, owed, cur, st, true)
 	return len(failed) < len(owed) || st.Sent+st.Rejected+st.AlreadySent+st.Stale > 0
+}
+
+// jobRound sends the job_finished mail of finished jobs the stream gave up on (their final
+// write's record), through the mailer's own path (it reads each job, strongly consistent,
+// and skips one mailed since); a job that owes nothing more is taken out of the index.
+// progress is false when it tried to send and nothing went out.
+func (s *Sweeper) jobRound(ctx context.Context, ids []string, st *MailStats) (progress bool) {
+	owed := make([]owedJobMail, 0, len(ids))
+	for _, id := range ids {
+		if rollcall.ValidJobID(id) {
+			owed = append(owed, owedJobMail{id: id})
+		}
+	}
+	var js MailStats
+	s.Mailer.mailJobs(ctx, owed, &js, true)
+	st.Owed += len(owed)
+	st.AlreadySent += js.AlreadySent
+	st.Sent += js.Sent
+	st.Rejected += js.Rejected
+	st.Failed += js.Failed
+	return js.Failed < len(owed) || len(owed) == 0
 }
 
 func (s *Sweeper) nearDeadline(ctx context.Context) bool {
