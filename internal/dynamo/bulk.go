@@ -65,9 +65,10 @@ const MaxCommitItems = 100
 // leaseFree is the condition that no live bulk lease holds a course.
 const leaseFree = "attribute_not_exists(PK) OR #u < :now"
 
-// leaseCheck is the transaction step that fails while a live bulk lease holds the course.
-func (s *Store) leaseCheck(courseID string, nowMilli int64) types.TransactWriteItem {
-	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: &s.Table, Key: key(LeasePK(courseID), skLease),
+// leaseCheck is the transaction step that fails while a live bulk lease holds the course: it
+// checks one shard of the lease (a holder has them all).
+func (s *Store) leaseCheck(courseID string, shard int, nowMilli int64) types.TransactWriteItem {
+	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: &s.Table, Key: key(LeasePK(courseID), LeaseSK(shard)),
 		ConditionExpression:       aws.String(leaseFree),
 		ExpressionAttributeNames:  map[string]string{"#u": "until"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(nowMilli)}}}
@@ -93,16 +94,24 @@ func (s *Store) CommitEnrollments(ctx context.Context, courses []string, read ma
 	if err := s.reserveSeqs(ctx, es); err != nil {
 		return err
 	}
-	now := time.Now().UnixMilli()
-	steps := make([]types.TransactWriteItem, 0, len(courses)+len(read))
-	for _, c := range courses {
-		steps = append(steps, s.leaseCheck(c, now))
-	}
 	ids := make([]string, 0, len(read))
 	for id := range read {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	// The lease shard this commit checks: by the learner of its first enrollment, so that
+	// writers of different learners of one course name different lease items.
+	shard := 0
+	if len(es) > 0 {
+		shard = ShardOf(es[0].ID) % LeaseShards
+	} else if len(ids) > 0 {
+		shard = ShardOf(ids[0]) % LeaseShards
+	}
+	now := time.Now().UnixMilli()
+	steps := make([]types.TransactWriteItem, 0, len(courses)+len(read))
+	for _, c := range courses {
+		steps = append(steps, s.leaseCheck(c, shard, now))
+	}
 	for _, id := range ids {
 		cond, vals := versionIs(read[id])
 		if e := writes[id]; e != nil {
@@ -126,7 +135,7 @@ func (s *Store) CommitEnrollments(ctx context.Context, courses []string, read ma
 // AwaitCourse waits until no live bulk lease holds the course, or returns ErrCourseBusy at
 // the deadline.
 func (s *Store) AwaitCourse(ctx context.Context, courseID string, deadline time.Time) error {
-	return s.awaitLease(ctx, courseID, deadline)
+	return s.awaitLease(ctx, courseLease(courseID, 0), deadline)
 }
 
 // transactionError maps a cancelled lease-checked transaction whose first steps check the

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/rollcall/rollcall/internal/dynamo"
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
@@ -144,5 +148,71 @@ func TestLeaseEndsWithItsHolder(t *testing.T) {
 	}
 	if err := s.AwaitCourse(ctx, course, time.Now().Add(3*time.Second)); !errors.Is(err, rollcall.ErrCourseBusy) {
 		t.Fatalf("a lease with no deadline lapsed early: %v", err)
+	}
+}
+
+// transactSpy records the lease items each transaction checks.
+type transactSpy struct {
+	dynamo.API
+	mu     sync.Mutex
+	leases map[string]int
+}
+
+func (s *transactSpy) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	s.mu.Lock()
+	for _, st := range in.TransactItems {
+		if cc := st.ConditionCheck; cc != nil {
+			pk := cc.Key["PK"].(*types.AttributeValueMemberS).Value
+			if strings.HasPrefix(pk, "LEASE#") {
+				s.leases[pk+"|"+cc.Key["SK"].(*types.AttributeValueMemberS).Value]++
+			}
+		}
+	}
+	s.mu.Unlock()
+	return s.API.TransactWriteItems(ctx, in, opts...)
+}
+
+// Small writers of one course check different items of its lease (DynamoDB cancels
+// concurrent transactions that name one item, even only to check it), and a bulk lease holds
+// every one of them: each commit is refused while it is held, whichever item it checks.
+func TestCommitsSpreadOverTheLeaseShards(t *testing.T) {
+	ctx := context.Background()
+	course := "course-v1:Org+LeaseShards+2026"
+	s, _, _ := newStore(t)
+	if _, err := s.PutCourse(ctx, &rollcall.Course{ID: course, Title: course}); err != nil {
+		t.Fatal(err)
+	}
+	spy := &transactSpy{API: s.DB, leases: map[string]int{}}
+	s.DB = spy
+	var es []*rollcall.Enrollment
+	for i := range 40 {
+		email := fmt.Sprintf("shard%02d@example.com", i)
+		es = append(es, &rollcall.Enrollment{ID: rollcall.EnrollmentID(course, email), CourseID: course, Email: email,
+			State: rollcall.StateActive, Role: rollcall.DefaultRole, Mode: rollcall.DefaultMode, CreatedAt: t0, UpdatedAt: t0, Version: 1})
+	}
+
+	unlock, err := s.LockCourses(ctx, []string{course}, "bulk-shards", time.Minute, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		err := s.CommitEnrollments(ctx, []string{course}, map[string]int64{e.ID: 0}, []*rollcall.Enrollment{e})
+		if !errors.Is(err, rollcall.ErrCourseBusy) {
+			t.Fatalf("commit of %s while the course is leased: %v", e.Email, err)
+		}
+	}
+	if len(spy.leases) != dynamo.LeaseShards {
+		t.Fatalf("40 commits checked %d lease items (%v), want all %d", len(spy.leases), spy.leases, dynamo.LeaseShards)
+	}
+	unlock(ctx)
+	for _, e := range es {
+		if err := s.CommitEnrollments(ctx, []string{course}, map[string]int64{e.ID: 0}, []*rollcall.Enrollment{e}); err != nil {
+			t.Fatalf("commit of %s after the release: %v", e.Email, err)
+		}
+	}
+	for k, n := range spy.leases {
+		if n > 2*40*2/dynamo.LeaseShards {
+			t.Errorf("lease item %s checked by %d of 80 commits", k, n)
+		}
 	}
 }

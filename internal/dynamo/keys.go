@@ -20,7 +20,8 @@
 //	             GSI2PK=ORG#<lower(org)> GSI2SK=<id>   (an organization's courses)
 //	email opt-in PK=U#<lower(username)> SK=OPTIN#<lower(org)>  org opted_in set_at
 //	preferences  PK=U#<lower(username)> SK=PREFS    p:<key> (one attribute per preference)
-//	lease        PK=LEASE#<course>  SK=LEASE         owner until ttl
+//	lease        PK=LEASE#<course>  SK=LEASE#<0..3>  owner until ttl  (4 shards, LeaseShards)
+//	             PK=LEASE#~mail-sweep SK=LEASE      owner until ttl  (the mail sweep)
 //	audit entry  PK=P#<eh>          SK=A#<ch>#<at>#<ver>[#<index>]   by reason transition source
 //	             from to idx ...   (index: the further changes of one write, e.g. a PATCH)
 //	mail sent    PK=P#<eh>          SK=M#<ch>#<seq>        ttl
@@ -145,6 +146,17 @@ func CoursePK(id string) string { return pfxCourse + id }
 
 // LeasePK is the partition of a course's bulk-write lease.
 func LeasePK(courseID string) string { return pfxLease + courseID }
+
+// LeaseShards is how many items a course's bulk-write lease is split over (SK LeaseSK(0..)).
+// A large writer takes all of them, in order; the transaction of a small writer checks one,
+// chosen by the enrollments it writes. DynamoDB cancels a transaction that names an item
+// another ongoing transaction names (TransactionConflict), a ConditionCheck included, so one
+// lease item checked by every writer of a course would make concurrent small writers of that
+// course cancel each other; split, they rarely meet.
+const LeaseShards = 4
+
+// LeaseSK is shard k of a course's lease.
+func LeaseSK(shard int) string { return fmt.Sprintf("%s#%d", skLease, shard) }
 
 // CourseBlock is the block of a course enrollment's seq, and CourseShard the shard it lives in.
 func CourseBlock(seq int64) int64 { return seq / BlockSize }

@@ -28,15 +28,15 @@ func (s *Store) LockCourses(ctx context.Context, courses []string, owner string,
 	sorted := append([]string(nil), courses...)
 	sort.Strings(sorted)
 	deadline := time.Now().Add(wait)
-	var held []string
+	var held []lease
 	for {
-		more, busy, err := s.tryLeases(ctx, sorted[len(held):], owner, ttl)
+		more, busy, err := s.tryLeases(ctx, courseLeases(sorted)[len(held):], owner, ttl)
 		held = append(held, more...)
 		if err != nil {
 			s.releaseLeases(context.WithoutCancel(ctx), held, owner)
 			return nil, err
 		}
-		if busy == "" {
+		if busy == nil {
 			return func(ctx context.Context) { s.releaseLeases(ctx, held, owner) }, nil
 		}
 		if len(held) > 0 {
@@ -44,16 +44,35 @@ func (s *Store) LockCourses(ctx context.Context, courses []string, owner string,
 			if deadline.Before(short) {
 				short = deadline
 			}
-			if s.awaitLease(ctx, busy, short) == nil {
+			if s.awaitLease(ctx, *busy, short) == nil {
 				continue
 			}
 			s.releaseLeases(context.WithoutCancel(ctx), held, owner)
 			held = nil
 		}
-		if err := s.awaitLease(ctx, busy, deadline); err != nil {
-			return nil, fmt.Errorf("lock course %s: %w", busy, err)
+		if err := s.awaitLease(ctx, *busy, deadline); err != nil {
+			return nil, fmt.Errorf("lock course %s: %w", busy.name, err)
 		}
 	}
+}
+
+// lease is one lease item: a shard of a course's lease (name: the course), or the mail
+// sweep's.
+type lease struct{ pk, sk, name string }
+
+// courseLeases are every shard of each course's lease, in the order they are taken.
+func courseLeases(sorted []string) []lease {
+	out := make([]lease, 0, len(sorted)*LeaseShards)
+	for _, c := range sorted {
+		for k := range LeaseShards {
+			out = append(out, courseLease(c, k))
+		}
+	}
+	return out
+}
+
+func courseLease(courseID string, shard int) lease {
+	return lease{pk: LeasePK(courseID), sk: LeaseSK(shard), name: courseID}
 }
 
 // leaseMargin is how long a lease outlives its holder's deadline: long enough for a write
@@ -72,11 +91,11 @@ func leaseUntil(ctx context.Context, now time.Time, ttl time.Duration) time.Time
 }
 
 // tryLeases takes the leases in order until one is held by someone else (busy).
-func (s *Store) tryLeases(ctx context.Context, courses []string, owner string, ttl time.Duration) (held []string, busy string, err error) {
-	for _, c := range courses {
+func (s *Store) tryLeases(ctx context.Context, leases []lease, owner string, ttl time.Duration) (held []lease, busy *lease, err error) {
+	for i, l := range leases {
 		now := time.Now()
 		until := leaseUntil(ctx, now, ttl)
-		it := key(LeasePK(c), skLease)
+		it := key(l.pk, l.sk)
 		it["owner"] = str(owner)
 		it["until"] = num(until.UnixMilli())
 		it["ttl"] = num(until.Unix() + 3600)
@@ -85,23 +104,25 @@ func (s *Store) tryLeases(ctx context.Context, courses []string, owner string, t
 			ExpressionAttributeNames:  map[string]string{"#u": "until", "#o": "owner"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.UnixMilli()), ":o": str(owner)}})
 		if err == nil {
-			held = append(held, c)
+			held = append(held, l)
 			continue
 		}
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
-			return held, c, nil
+			return held, &leases[i], nil
 		}
-		return held, "", fmt.Errorf("lock course %s: %w", c, err)
+		return held, nil, fmt.Errorf("lock course %s: %w", l.name, err)
 	}
-	return held, "", nil
+	return held, nil, nil
 }
 
-// releaseLeases deletes the leases the owner holds (best effort: they expire anyway).
-func (s *Store) releaseLeases(ctx context.Context, courses []string, owner string) {
-	for _, c := range courses {
+// releaseLeases deletes the leases the owner holds (best effort: they expire anyway), last
+// taken first: the first shard of a course, the one waiters poll, is free only once all are.
+func (s *Store) releaseLeases(ctx context.Context, leases []lease, owner string) {
+	for i := len(leases) - 1; i >= 0; i-- {
+		l := leases[i]
 		// A failed delete is left to expire (its condition fails when the lease has passed on).
-		_, _ = s.db().DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.Table, Key: key(LeasePK(c), skLease),
+		_, _ = s.db().DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.Table, Key: key(l.pk, l.sk),
 			ConditionExpression:       aws.String("#o = :o"),
 			ExpressionAttributeNames:  map[string]string{"#o": "owner"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":o": str(owner)}})
@@ -116,7 +137,7 @@ func (s *Store) releaseLeases(ctx context.Context, courses []string, owner strin
 // and there the pause grows to about 100 ms (see leasePollPause): seven job chunks queued on
 // one course, polling every 10 ms, made 700 reads a second that the holder's writes competed
 // with. A poll costs half a read unit, and only while waiting.
-func (s *Store) awaitLease(ctx context.Context, courseID string, deadline time.Time) error {
+func (s *Store) awaitLease(ctx context.Context, l lease, deadline time.Time) error {
 	start := time.Now()
 	for {
 		if time.Now().After(deadline) {
@@ -127,7 +148,7 @@ func (s *Store) awaitLease(ctx context.Context, courseID string, deadline time.T
 			return ctx.Err()
 		case <-time.After(leasePollPause(time.Since(start))):
 		}
-		out, err := s.db().GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: key(LeasePK(courseID), skLease),
+		out, err := s.db().GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.Table, Key: key(l.pk, l.sk),
 			ProjectionExpression: aws.String("#u"), ExpressionAttributeNames: map[string]string{"#u": "until"}})
 		if err != nil {
 			return err

@@ -103,8 +103,8 @@ func (s *Store) ClearMailOwed(ctx context.Context, refs []MailRef) (int, error) 
 // LeaseMailSweep takes the owed-mail sweep's lease (MailSweepLease) for ttl, or until ctx's
 // deadline: two sweeps never run at once. ok is false when another run holds it.
 func (s *Store) LeaseMailSweep(ctx context.Context, owner string, ttl time.Duration) (release func(context.Context), ok bool, err error) {
-	held, busy, err := s.tryLeases(ctx, []string{MailSweepLease}, owner, ttl)
-	if err != nil || busy != "" {
+	held, busy, err := s.tryLeases(ctx, []lease{{pk: LeasePK(MailSweepLease), sk: skLease, name: MailSweepLease}}, owner, ttl)
+	if err != nil || busy != nil {
 		return nil, false, err
 	}
 	return func(ctx context.Context) { s.releaseLeases(ctx, held, owner) }, true, nil
