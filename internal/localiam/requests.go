@@ -405,7 +405,6 @@ func objectKeys(input any) []string {
 	return keys
 }
 
-// stringField reads a string or *string field of a struct (or pointer to one) by name.
 // sdkSendInput is a send's input as the SDK's type. A client that does not link the SDK's
 // sesv2 module (internal/ses) gives its own struct with the SDK's member names, which are
 // also SES's JSON names: a JSON round trip reads it into the SDK's input.
@@ -428,6 +427,7 @@ func sdkSendInput(op string, input any) any {
 	return out
 }
 
+// stringField reads a string or *string field of a struct (or pointer to one) by name.
 func stringField(input any, name string) (string, bool) {
 	v := reflect.ValueOf(input)
 	for v.Kind() == reflect.Pointer {

@@ -2,12 +2,8 @@ package ses
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go/middleware"
@@ -95,45 +91,10 @@ const (
 // answers and network failures up to 3 attempts, as the SDK's standard retryer would. Other
 // service errors are *awscall.Error with SES's error code.
 func (c *Client) SendBulkEmail(ctx context.Context, in *SendBulkEmailInput) (*SendBulkEmailOutput, error) {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.API.Do(ctx, awscall.Request{
-		Op: "SendBulkEmail", Input: in, Method: http.MethodPost,
-		URL:  c.API.RegionalEndpoint("email", c.Endpoint) + "v2/email/outbound-bulk-emails",
-		Body: body, Header: http.Header{"Content-Type": {"application/json"}},
-		DecodeError: decodeError,
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("SESv2 SendBulkEmail: read answer: %w", err)
-	}
 	var out SendBulkEmailOutput
-	if err := json.Unmarshal(data, &out); err != nil {
-		return nil, fmt.Errorf("SESv2 SendBulkEmail: answer: %w", err)
+	url := c.API.RegionalEndpoint("email", c.Endpoint) + "v2/email/outbound-bulk-emails"
+	if err := c.API.RESTJSONCall(ctx, http.MethodPost, url, "SendBulkEmail", in, &out); err != nil {
+		return nil, err
 	}
 	return &out, nil
-}
-
-// decodeError reads a REST-JSON error: the code in the X-Amzn-ErrorType header
-// ("TooManyRequestsException:http://..."), else in the body's __type or code; the message in
-// the body.
-func decodeError(status int, h http.Header, body []byte) *awscall.Error {
-	e := awscall.DecodeJSONError(status, h, body)
-	if t := h.Get("X-Amzn-Errortype"); t != "" {
-		e.Code, _, _ = strings.Cut(t, ":")
-	}
-	if e.Code == "" {
-		var b struct {
-			Code string `json:"code"`
-		}
-		_ = json.Unmarshal(body, &b)
-		e.Code = b.Code
-	}
-	return e
 }
