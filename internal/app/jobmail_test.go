@@ -5,6 +5,8 @@ package app_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,9 +19,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/rollcall/rollcall/internal/app/mail"
+	"github.com/rollcall/rollcall/internal/dynamo"
 	"github.com/rollcall/rollcall/internal/localstack"
 	"github.com/rollcall/rollcall/internal/rollcall"
 	"github.com/rollcall/rollcall/internal/ses"
+	"github.com/rollcall/rollcall/internal/stream"
 	"github.com/rollcall/rollcall/internal/testenv"
 )
 
@@ -203,5 +207,74 @@ func TestJobMailTheStreamGaveUpIsSweptOnce(t *testing.T) {
 		if got := len(testenv.Emails(t, addr)); got != 1 {
 			t.Errorf("%s: %d mails after the second sweep", addr, got)
 		}
+	}
+}
+
+// failingJobReads is the job side of the table failing for the mailer (reads of jobs time
+// out); the rest of the store works.
+type failingJobReads struct{ stream.JobMailStore }
+
+func (failingJobReads) GetJob(context.Context, string) (*rollcall.Job, error) {
+	return nil, errors.New("job reads time out")
+}
+
+// A job mail the sweep cannot send does not stop it: the enrollments' mail owed in the same
+// shard, and in the shards after it, still goes out in the same run.
+func TestMailSweepGoesOnPastAJobMailThatFails(t *testing.T) {
+	services := testenv.Start(t)
+	_, table := testenv.NewTable(t, localstack.WithoutStream())
+	e := newEnvOn(t, services.DynamoDBEndpoint, services.SESEndpoint, table, "BulkEnrollFunction", "AdminFunction")
+	ctx := context.Background()
+	course := "course-v1:Org+SweepOn+2026"
+	staff := token(t, "Bob", true)
+	mustStatus(t, e.do("PUT", "/api/courses/"+course, staff, map[string]any{"title": "Sweep on"}, ""), http.StatusCreated)
+	const n = 40
+	addrs := make([]string, n)
+	shards := map[int]bool{} // the shards holding the learners' mail
+	for i := range addrs {
+		addrs[i] = testenv.Address(fmt.Sprintf("sweepon%02d", i))
+		shards[dynamo.ShardOf(rollcall.EnrollmentID(course, addrs[i]))] = true
+	}
+	mustStatus(t, e.do("POST", "/api/bulk_enroll/v1/bulk_enroll/", staff, map[string]any{
+		"identifiers": strings.Join(addrs, ","), "action": "enroll", "email_students": true, "courses": course}, ""), http.StatusOK)
+
+	// A finished job whose mail is owed in a shard that also holds learners' mail, with more
+	// learners' mail in later shards.
+	later := func(shard int) bool {
+		for s := range shards {
+			if s > shard {
+				return true
+			}
+		}
+		return false
+	}
+	id := rollcall.NewJobID()
+	for tries := 0; !shards[dynamo.ShardOf(id)] || !later(dynamo.ShardOf(id)); tries++ {
+		if tries > 1000 {
+			t.Fatalf("no job id in a shard before another with learners (%v)", shards)
+		}
+		id = rollcall.NewJobID()
+	}
+	j := &rollcall.Job{ID: id, State: rollcall.JobRunning, CreatedBy: "sweepon_ann", CreatorEm: testenv.Address("sweepon-ann"), CreatedAt: e.clock()}
+	if err := e.deps.Store.CreateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if won, err := e.deps.Store.FinishJob(ctx, id, rollcall.JobSucceeded, e.clock()); err != nil || !won {
+		t.Fatalf("finish: %v %v", won, err)
+	}
+
+	sweeper, err := mail.NewSweeper(ctx, e.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweeper.Mailer.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	sweeper.Mailer.Jobs = failingJobReads{sweeper.Mailer.Jobs}
+	e.advance(sweeper.After + time.Minute)
+	res, err := sweeper.Run(ctx)
+	if err != nil || res.Sent != n || res.Failed != 1 {
+		t.Fatalf("sweep: %v, %v; want %d sent and the job's mail failed", res, err, n)
+	}
+	if got := countMail(t, addrs); got != n {
+		t.Fatalf("%d of %d learners mailed", got, n)
 	}
 }

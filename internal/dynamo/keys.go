@@ -223,7 +223,8 @@ func DueIndexPK(shard int) string { return fmt.Sprintf("%s%02d", pfxDue, shard) 
 // change that owes the mail and removed by the mailer (or the sweep) once it is dealt with.
 func MailOwedIndexPK(shard int) string { return fmt.Sprintf("%s%02d", pfxMailOwed, shard) }
 
-// JobMailOwedSK is a finished job's entry in the owed-mail index (in shard ShardOf(id)):
+// JobMailOwedSK is a finished job's entry in the owed-mail index (in shard ShardOf(id); job ids
+// are hex, so jobs fall in 12 of the 16 shards, which the sweep reads all of):
 // TimeSK(finished at, "job:"+id), so the sweep tells a job's mail from an enrollment's.
 func JobMailOwedSK(at time.Time, jobID string) string { return TimeSK(at, pfxOwedJob+jobID) }
 

@@ -100,10 +100,15 @@ shards:
 			if len(ids)+len(jobs) == 0 {
 				break
 			}
+			// Progress when either kind of mail got somewhere: a job mail that fails must not
+			// stop the enrollments' mail, nor the other way round.
 			var st MailStats
-			progress := s.round(ctx, ids, before, &st)
-			if len(jobs) > 0 {
-				progress = s.jobRound(ctx, jobs, &st) && progress
+			progress := false
+			if len(ids) > 0 && s.round(ctx, ids, before, &st) {
+				progress = true
+			}
+			if len(jobs) > 0 && s.jobRound(ctx, jobs, &st) {
+				progress = true
 			}
 			res.Owed += st.Owed
 			res.AlreadySent += st.AlreadySent
