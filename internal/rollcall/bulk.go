@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"time"
 )
 
@@ -65,27 +64,19 @@ func (s *Service) bulkEnroll(ctx context.Context, actor Actor, f Fields) (*BulkR
 // A dry run decides every result from the same reads and writes nothing.
 func (s *Service) runBulkRequest(ctx context.Context, actor Actor, req *BulkRequest, courses map[string]*Course, dryRun bool) (*BulkResponse, error) {
 	var err error
-	// A small request resolves its identifiers while its courses are read: one round trip
-	// less on the path every small request takes.
-	type resolved struct {
-		users map[string]*User
-		err   error
-	}
+	// A small request resolves its identifiers and reads its before-states while its
+	// courses are read: the round trips of the path every small request takes.
 	var (
-		resolving chan resolved
-		trace     *bulkTrace
+		reading chan readResult
+		trace   *bulkTrace
 	)
 	if !dryRun && s.fitsOneCommit(req) {
 		trace = newBulkTrace()
-		trace.calls++ // ResolveIdentifiers
 		if courses == nil {
 			trace.calls++ // GetCourses
 		}
-		resolving = make(chan resolved, 1)
-		go func() {
-			users, err := s.Store.ResolveIdentifiers(ctx, Resolvable(req.Identifiers))
-			resolving <- resolved{users, err}
-		}()
+		reading = make(chan readResult, 1)
+		go func() { reading <- s.resolveAndRead(ctx, req, s.startResolve(ctx, req)) }()
 	}
 	if courses == nil {
 		if courses, err = s.Store.GetCourses(ctx, req.Courses); err != nil {
@@ -107,16 +98,12 @@ func (s *Service) runBulkRequest(ctx context.Context, actor Actor, req *BulkRequ
 	}
 
 	if dryRun {
-		users, err := s.Store.ResolveIdentifiers(ctx, Resolvable(req.Identifiers))
-		if err != nil {
-			return nil, unavailable("bulk enroll: resolve identifiers", err)
+		r := s.resolveAndRead(ctx, req, s.startResolve(ctx, req))
+		if r.err != nil {
+			return nil, r.err
 		}
-		plan := newBulkPlan(req, courses, users, actor, s.now())
-		before, err := s.Store.GetEnrollments(ctx, plan.ids(req.Courses))
-		if err != nil {
-			return nil, unavailable("bulk enroll: read enrollments", err)
-		}
-		plan.run(before)
+		plan := newBulkPlan(req, courses, r.users, actor, s.now())
+		plan.run(r.before)
 		return plan.response(), nil
 	}
 
@@ -124,13 +111,14 @@ func (s *Service) runBulkRequest(ctx context.Context, actor Actor, req *BulkRequ
 	// requests on a course do not queue behind one another (only real conflicts retry). It
 	// reads no registration mark: after its write it looks its few invitees up again instead
 	// (see registerLateSignups), fewer keys than the mark's counters, read twice.
-	if resolving != nil {
-		r := <-resolving
+	if reading != nil {
+		r := <-reading
 		since(&trace.resolve, trace.start)
+		trace.calls += r.calls
 		if r.err != nil {
-			return nil, unavailable("bulk enroll: resolve identifiers", r.err)
+			return nil, r.err
 		}
-		resp, err := s.bulkCommit(ctx, req, courses, r.users, actor, "", trace)
+		resp, err := s.bulkCommit(ctx, req, courses, r.users, r.before, actor, "", trace)
 		outcome := "ok"
 		if err != nil {
 			outcome = err.Error()
@@ -158,9 +146,10 @@ func (s *Service) runBulkRequest(ctx context.Context, actor Actor, req *BulkRequ
 		locked []string
 		unlock = func(context.Context) {}
 	)
-	// Identifiers resolve outside the lease (a registration after regMark is caught after
-	// the write), at the same time as the sample is read.
-	users, changes, err := s.resolveAndSample(ctx, req, courses, actor)
+	// The identifiers resolve (outside the lease: a registration after regMark is caught
+	// after the write) while the sample is read and the lease taken.
+	lookup := s.startResolve(ctx, req)
+	changes, err := s.sampleChanges(ctx, req, courses, actor)
 	if err != nil {
 		return nil, err
 	}
@@ -171,12 +160,13 @@ func (s *Service) runBulkRequest(ctx context.Context, actor Actor, req *BulkRequ
 		}
 		onLocked(ctx)
 	}
-	plan := newBulkPlan(req, courses, users, actor, s.now())
-	before, err := s.Store.GetEnrollments(ctx, plan.ids(req.Courses))
-	if err != nil {
+	r := s.resolveAndRead(ctx, req, lookup)
+	if r.err != nil {
 		unlock(context.WithoutCancel(ctx))
-		return nil, unavailable("bulk enroll: read enrollments", err)
+		return nil, r.err
 	}
+	users, before := r.users, r.before
+	plan := newBulkPlan(req, courses, users, actor, s.now())
 	plan.run(before)
 	if len(plan.changed) == 0 {
 		unlock(context.WithoutCancel(ctx))
@@ -235,7 +225,7 @@ func (s *Service) fitsOneCommit(req *BulkRequest) bool {
 // decide again (its result is then this request's before-state, as in a serial order). A
 // course leased by a large request is waited for.
 func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[string]*Course, users map[string]*User,
-	actor Actor, regMark string, trace *bulkTrace) (*BulkResponse, error) {
+	first map[string]*Enrollment, actor Actor, regMark string, trace *bulkTrace) (*BulkResponse, error) {
 	ids := newBulkPlan(req, courses, users, actor, s.now()).ids(req.Courses)
 	courseIDs := dedupe(req.Courses)
 	deadline := time.Now().Add(s.leaseWait(ctx))
@@ -247,12 +237,17 @@ func (s *Service) bulkCommit(ctx context.Context, req *BulkRequest, courses map[
 	seqs := map[string]int64{}
 	for {
 		t0 := time.Now()
-		before, err := s.Store.GetEnrollments(ctx, ids)
-		trace.calls++
-		t0 = since(&trace.read, t0)
-		if err != nil {
-			return nil, unavailable("bulk enroll: read enrollments", err)
+		var err error
+		before := first // the first attempt's before-states come with the resolve
+		if before == nil {
+			before, err = s.Store.GetEnrollments(ctx, ids)
+			trace.calls++
+			t0 = since(&trace.read, t0)
+			if err != nil {
+				return nil, unavailable("bulk enroll: read enrollments", err)
+			}
 		}
+		first = nil
 		plan := newBulkPlan(req, courses, users, actor, s.now())
 		plan.run(before)
 		if len(plan.changed) == 0 {
@@ -359,24 +354,14 @@ func (s *Service) awaitRetry(ctx context.Context, err error, deadline time.Time,
 	}
 }
 
-// sampleSize is how many email identifiers resolveAndSample samples (in every course).
+// sampleSize is how many email identifiers sampleChanges samples (in every course).
 const sampleSize = 20
 
-// resolveAndSample resolves the identifiers and, at the same time, reads the before-states
-// of the first few email identifiers (whose enrollment ids need no lookup) to say whether
-// the request would change any of them. The sample is read without a lease and decides
-// nothing: BulkEnroll uses it only to choose whether to lock before reading.
-func (s *Service) resolveAndSample(ctx context.Context, req *BulkRequest, courses map[string]*Course, actor Actor) (map[string]*User, bool, error) {
-	var (
-		users   map[string]*User
-		userErr error
-		wg      sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		users, userErr = s.Store.ResolveIdentifiers(ctx, Resolvable(req.Identifiers))
-	}()
+// sampleChanges reads the before-states of the first few email identifiers (whose
+// enrollment ids need no lookup) to say whether the request would change any of them. The
+// sample is read without a lease and decides nothing: runBulkRequest uses it only to choose
+// whether to lock before reading.
+func (s *Service) sampleChanges(ctx context.Context, req *BulkRequest, courses map[string]*Course, actor Actor) (bool, error) {
 	var sample []string
 	for _, ident := range req.Identifiers {
 		if ValidEmail(ident) {
@@ -386,26 +371,89 @@ func (s *Service) resolveAndSample(ctx context.Context, req *BulkRequest, course
 			}
 		}
 	}
-	changes := false
-	var sampleErr error
-	if len(sample) > 0 {
-		sub := *req
-		sub.Identifiers = sample
-		p := newBulkPlan(&sub, courses, nil, actor, s.now())
-		var before map[string]*Enrollment
-		if before, sampleErr = s.Store.GetEnrollments(ctx, p.ids(req.Courses)); sampleErr == nil {
-			p.run(before)
-			changes = len(p.changed) > 0
+	if len(sample) == 0 {
+		return false, nil
+	}
+	sub := *req
+	sub.Identifiers = sample
+	p := newBulkPlan(&sub, courses, nil, actor, s.now())
+	before, err := s.Store.GetEnrollments(ctx, p.ids(req.Courses))
+	if err != nil {
+		return false, unavailable("bulk enroll: read enrollments", err)
+	}
+	p.run(before)
+	return len(p.changed) > 0, nil
+}
+
+// userLookup is a ResolveIdentifiers call under way (startResolve).
+type userLookup struct {
+	done  chan struct{}
+	users map[string]*User
+	err   error
+}
+
+// startResolve starts resolving a request's identifiers.
+func (s *Service) startResolve(ctx context.Context, req *BulkRequest) *userLookup {
+	l := &userLookup{done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		l.users, l.err = s.Store.ResolveIdentifiers(ctx, Resolvable(req.Identifiers))
+	}()
+	return l
+}
+
+// readResult is what resolveAndRead found: the users behind the identifiers, the
+// before-state of every enrollment the request touches, and the store calls it took.
+type readResult struct {
+	users  map[string]*User
+	before map[string]*Enrollment
+	calls  int
+	err    error
+}
+
+// resolveAndRead reads the before-states of every enrollment the request touches while its
+// identifiers resolve (lookup). An email identifier's enrollment id needs no lookup, so those
+// reads overlap the resolve; only the enrollments of usernames wait for it. In a large
+// request the caller holds the leases by now, and every before-state is read under them.
+func (s *Service) resolveAndRead(ctx context.Context, req *BulkRequest, lookup *userLookup) readResult {
+	r := readResult{calls: 1}
+	early := newBulkPlan(req, nil, nil, Actor{}, time.Time{}).ids(req.Courses)
+	before, readErr := s.Store.GetEnrollments(ctx, early)
+	if len(early) > 0 {
+		r.calls++
+	}
+	<-lookup.done
+	switch {
+	case lookup.err != nil:
+		r.err = unavailable("bulk enroll: resolve identifiers", lookup.err)
+		return r
+	case readErr != nil:
+		r.err = unavailable("bulk enroll: read enrollments", readErr)
+		return r
+	}
+	read := toSet(early)
+	var rest []string
+	for _, id := range newBulkPlan(req, nil, lookup.users, Actor{}, time.Time{}).ids(req.Courses) {
+		if !read[id] {
+			rest = append(rest, id)
 		}
 	}
-	wg.Wait()
-	if userErr != nil {
-		return nil, false, unavailable("bulk enroll: resolve identifiers", userErr)
+	if before == nil {
+		before = map[string]*Enrollment{} // non-nil: bulkCommit takes nil for "not read yet"
 	}
-	if sampleErr != nil {
-		return nil, false, unavailable("bulk enroll: read enrollments", sampleErr)
+	if len(rest) > 0 {
+		r.calls++
+		more, err := s.Store.GetEnrollments(ctx, rest)
+		if err != nil {
+			r.err = unavailable("bulk enroll: read enrollments", err)
+			return r
+		}
+		for id, e := range more {
+			before[id] = e
+		}
 	}
-	return users, changes, nil
+	r.users, r.before = lookup.users, before
+	return r
 }
 
 // writeUnderLease re-reads the before-states of the locked courses (another writer may have

@@ -39,8 +39,9 @@ type bulkTrace struct {
 	calls    int            // store round trips (a batch read or a transaction is one)
 	attempts int            // commits sent
 	refusals map[string]int // "lease_busy", "<code>:<step>" of a CommitConflict, "other"
-	// Phases: resolving identifiers and courses; reading before-states; reserving seqs and
-	// committing; waiting between attempts; looking invitees up after the write.
+	// Phases: resolving identifiers and courses, with the first attempt's read of the
+	// before-states; re-reading them for a later attempt; reserving seqs and committing;
+	// waiting between attempts; looking invitees up after the write.
 	resolve, read, commit, backoff, late time.Duration
 }
 
