@@ -72,7 +72,15 @@ type Case struct {
 	// Job cases (job.go): seconds from the 202 to the first processed row; enrollment items
 	// written.
 	FirstProgressSeconds float64 `json:"first_progress_seconds,omitempty"`
-	EnrollmentWrites     int64   `json:"enrollment_writes,omitempty"`
+	// Bulk cases: the raw BatchGetItem loop over the keys a new learner needs read (its
+	// account and its enrollment), and the ratio the raw write loop would keep if it also read
+	// them first: base / (base + raw read). DynamoDB Local serves a BatchGetItem's keys one
+	// at a time (about 0.12 ms a key here, whatever the concurrency), so this is the ceiling of
+	// read-then-write code on this emulator.
+	RawReadKeys      int     `json:"raw_read_keys,omitempty"`
+	RawReadSeconds   float64 `json:"raw_read_seconds,omitempty"`
+	ReadWriteCeiling float64 `json:"read_write_ceiling,omitempty"`
+	EnrollmentWrites int64   `json:"enrollment_writes,omitempty"`
 }
 
 // Results is bench/results.json.
@@ -245,12 +253,31 @@ func bulkCase(ctx context.Context, d *app.Deps, raw *rawLoop, staff rollcall.Act
 	baseSecs := raw.write(ctx, raw.table, items, types.ReturnConsumedCapacityIndexes, writers)
 	seqSecs := raw.write(ctx, raw.seqTable, items, types.ReturnConsumedCapacityIndexes, 1)
 	plainSecs := raw.write(ctx, raw.plainTable, items, "", writers)
+	// What any code that must know each learner's account and enrollment reads before it
+	// writes: the two keys of every learner, read by the plainest BatchGetItem loop with the
+	// same writers, on the baseline table (which holds the items just written).
+	keys := make([]map[string]types.AttributeValue, 0, 2*n)
+	for _, id := range ids {
+		keys = append(keys, map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: dynamo.PersonPK(id)},
+			"SK": &types.AttributeValueMemberS{Value: "USER"}})
+	}
+	for _, it := range items {
+		keys = append(keys, map[string]types.AttributeValue{"PK": it["PK"], "SK": it["SK"]})
+	}
+	readSecs := 0.0
+	if changed > 0 { // a repeat writes nothing: no write loop to put the reads beside
+		readSecs = raw.read(ctx, raw.table, keys, writers)
+	}
 	c := Case{Name: name, Items: n, ItemsChanged: changed, Seconds: secs, ItemsPerSecond: float64(n) / secs,
 		Requests: m.Requests, ReadUnits: m.ReadUnits, WriteUnits: m.TableWriteUnits, IndexWriteUnits: m.IndexWriteUnits,
 		BaselineSeconds: baseSecs, PlainBaselineSeconds: plainSecs, Writers: writers, SequentialBaselineSeconds: seqSecs}
 	c.RatioToBaseline = baseSecs / secs // throughputs of the same n items
 	c.RatioToPlainBaseline = plainSecs / secs
 	c.RatioToSequential = seqSecs / secs
+	if readSecs > 0 {
+		c.RawReadSeconds, c.RawReadKeys = readSecs, len(keys)
+		c.ReadWriteCeiling = baseSecs / (baseSecs + readSecs)
+	}
 	if changed == 0 {
 		c.Note = "a no-op repeat: the baseline rewrites the same items"
 	}
@@ -349,6 +376,35 @@ func (r *rawLoop) write(ctx context.Context, table string, items []map[string]ty
 	return time.Since(start).Seconds()
 }
 
+// read gets keys with BatchGetItem calls of 100, writers calls at once, retrying unprocessed
+// keys: the plainest code that reads them.
+func (r *rawLoop) read(ctx context.Context, table string, keys []map[string]types.AttributeValue, writers int) float64 {
+	start := time.Now()
+	chunks := make(chan []map[string]types.AttributeValue)
+	var wg sync.WaitGroup
+	for range max(writers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for chunk := range chunks {
+				ka := types.KeysAndAttributes{Keys: chunk, ConsistentRead: aws.Bool(true)}
+				for len(ka.Keys) > 0 {
+					out, err := r.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{table: ka},
+						ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal})
+					check(err)
+					ka.Keys = out.UnprocessedKeys[table].Keys
+				}
+			}
+		}()
+	}
+	for lo := 0; lo < len(keys); lo += 100 {
+		chunks <- keys[lo:min(lo+100, len(keys))]
+	}
+	close(chunks)
+	wg.Wait()
+	return time.Since(start).Seconds()
+}
+
 // query is one plain Query of 100 items, newest first, on one shard of the course in the
 // bench table (the same index and item shape the list reads).
 func (r *rawLoop) query(ctx context.Context, courseID string) time.Duration {
@@ -434,6 +490,13 @@ func printTable(w io.Writer, r Results) {
 		fmt.Fprintf(w, "%-26s %7d %7d %8.3f %9.0f %6d %9.1f %9.1f %9.1f %9.3f %7.2f %s  %s%s\n", c.Name, c.Items, c.ItemsChanged, c.Seconds,
 			c.ItemsPerSecond, c.Requests, c.ReadUnits, c.WriteUnits, c.IndexWriteUnits, c.BaselineSeconds, c.RatioToBaseline,
 			plain, seq, strings.Join(runs, " "))
+	}
+	fmt.Fprintln(w)
+	for _, c := range r.Cases {
+		if c.ReadWriteCeiling > 0 {
+			fmt.Fprintf(w, "%s: the raw loop reads the %d keys first in %.3fs (%.3f ms a key): read-then-write ceiling %.2f\n",
+				c.Name, c.RawReadKeys, c.RawReadSeconds, 1000*c.RawReadSeconds/float64(c.RawReadKeys), c.ReadWriteCeiling)
+		}
 	}
 	fmt.Fprintln(w)
 	for _, b := range r.Budgets {
