@@ -347,58 +347,51 @@ type rawLoop struct {
 // loop), retrying unprocessed items: the plainest code that writes them as fast as that many
 // writers can.
 func (r *rawLoop) write(ctx context.Context, table string, items []map[string]types.AttributeValue, rcc types.ReturnConsumedCapacity, writers int) float64 {
-	start := time.Now()
-	chunks := make(chan []map[string]types.AttributeValue)
-	var wg sync.WaitGroup
-	for range max(writers, 1) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for chunk := range chunks {
-				reqs := make([]types.WriteRequest, 0, len(chunk))
-				for _, it := range chunk {
-					reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
-				}
-				for len(reqs) > 0 {
-					out, err := r.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{table: reqs},
-						ReturnConsumedCapacity: rcc})
-					check(err)
-					reqs = out.UnprocessedItems[table]
-				}
-			}
-		}()
-	}
-	for lo := 0; lo < len(items); lo += 25 {
-		chunks <- items[lo:min(lo+25, len(items))]
-	}
-	close(chunks)
-	wg.Wait()
-	return time.Since(start).Seconds()
+	return inChunks(items, 25, writers, func(chunk []map[string]types.AttributeValue) {
+		reqs := make([]types.WriteRequest, 0, len(chunk))
+		for _, it := range chunk {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
+		}
+		for len(reqs) > 0 {
+			out, err := r.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{table: reqs},
+				ReturnConsumedCapacity: rcc})
+			check(err)
+			reqs = out.UnprocessedItems[table]
+		}
+	})
 }
 
 // read gets keys with BatchGetItem calls of 100, writers calls at once, retrying unprocessed
 // keys: the plainest code that reads them.
 func (r *rawLoop) read(ctx context.Context, table string, keys []map[string]types.AttributeValue, writers int) float64 {
+	return inChunks(keys, 100, writers, func(chunk []map[string]types.AttributeValue) {
+		ka := types.KeysAndAttributes{Keys: chunk, ConsistentRead: aws.Bool(true)}
+		for len(ka.Keys) > 0 {
+			out, err := r.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{table: ka},
+				ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal})
+			check(err)
+			ka.Keys = out.UnprocessedKeys[table].Keys
+		}
+	})
+}
+
+// inChunks runs call over xs in chunks of size, workers calls at once, and returns the
+// seconds it took.
+func inChunks[T any](xs []T, size, workers int, call func([]T)) float64 {
 	start := time.Now()
-	chunks := make(chan []map[string]types.AttributeValue)
+	chunks := make(chan []T)
 	var wg sync.WaitGroup
-	for range max(writers, 1) {
+	for range max(workers, 1) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for chunk := range chunks {
-				ka := types.KeysAndAttributes{Keys: chunk, ConsistentRead: aws.Bool(true)}
-				for len(ka.Keys) > 0 {
-					out, err := r.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{table: ka},
-						ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal})
-					check(err)
-					ka.Keys = out.UnprocessedKeys[table].Keys
-				}
+				call(chunk)
 			}
 		}()
 	}
-	for lo := 0; lo < len(keys); lo += 100 {
-		chunks <- keys[lo:min(lo+100, len(keys))]
+	for lo := 0; lo < len(xs); lo += size {
+		chunks <- xs[lo:min(lo+size, len(xs))]
 	}
 	close(chunks)
 	wg.Wait()
