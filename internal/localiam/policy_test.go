@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rollcall/rollcall/internal/ses"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -14,6 +12,7 @@ import (
 	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 
 	"github.com/rollcall/rollcall/internal/samtemplate"
+	"github.com/rollcall/rollcall/internal/ses"
 )
 
 const tableARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t"

@@ -20,10 +20,11 @@ import (
 // region and credentials do not partition its data, but the SDK needs both.
 const Region = "us-east-1"
 
-// awsConfig is built by hand rather than with config.LoadDefaultConfig: the local endpoints
-// need no shared config files, and a missing credential would otherwise send the SDK probing
-// the EC2 metadata service for seconds.
-func awsConfig() aws.Config {
+// AWSConfig is the configuration of every local client, the tests' own included. It is built
+// by hand rather than with config.LoadDefaultConfig: the local endpoints need no shared config
+// files, and a missing credential would otherwise send the SDK probing the EC2 metadata
+// service for seconds.
+func AWSConfig() aws.Config {
 	return aws.Config{
 		Region: Region,
 		// DynamoDB Local and the emulator accept any non-empty static credentials.
@@ -33,21 +34,21 @@ func awsConfig() aws.Config {
 
 // NewDynamoDBClient returns a DynamoDB client for a local endpoint (http://127.0.0.1:8000).
 func NewDynamoDBClient(endpoint string) *dynamodb.Client {
-	return dynamodb.NewFromConfig(awsConfig(), func(o *dynamodb.Options) {
+	return dynamodb.NewFromConfig(AWSConfig(), func(o *dynamodb.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 	})
 }
 
 // NewStreamsClient returns a DynamoDB Streams client for DynamoDB Local (same endpoint).
 func NewStreamsClient(endpoint string) *dynamodbstreams.Client {
-	return dynamodbstreams.NewFromConfig(awsConfig(), func(o *dynamodbstreams.Options) {
+	return dynamodbstreams.NewFromConfig(AWSConfig(), func(o *dynamodbstreams.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 	})
 }
 
 // NewSESClient returns an SES v2 client for the emulator (http://127.0.0.1:8005).
 func NewSESClient(endpoint string) *sesv2.Client {
-	return sesv2.NewFromConfig(awsConfig(), func(o *sesv2.Options) {
+	return sesv2.NewFromConfig(AWSConfig(), func(o *sesv2.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 	})
 }

@@ -190,12 +190,12 @@ func ProbeS3(ctx context.Context, endpoint string) bool {
 
 // NewSQSClient returns an SQS client for a local endpoint (ElasticMQ).
 func NewSQSClient(endpoint string) *sqs.Client {
-	return sqs.NewFromConfig(awsConfig(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	return sqs.NewFromConfig(AWSConfig(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoint) })
 }
 
 // NewS3Client returns an S3 client for the local S3 (path-style addressing).
 func NewS3Client(endpoint string) *s3.Client {
-	return s3.NewFromConfig(awsConfig(), func(o *s3.Options) {
+	return s3.NewFromConfig(AWSConfig(), func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 		o.UsePathStyle = true
 	})

@@ -25,8 +25,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
@@ -153,8 +151,7 @@ func Streams(t testing.TB) *dynamodbstreams.Client {
 // SESClient returns the mail functions' own SES client (internal/ses) for the emulator.
 func SESClient(t testing.TB) *ses.Client {
 	t.Helper()
-	return ses.NewClient(aws.Config{Region: localstack.Region,
-		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}, Start(t).SESEndpoint, nil)
+	return ses.NewClient(localstack.AWSConfig(), Start(t).SESEndpoint, nil)
 }
 
 // SES returns an SES v2 client for the emulator, whose templates are named MailTemplatePrefix*.
