@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/rollcall/rollcall/internal/dynamo"
 	"github.com/rollcall/rollcall/internal/rollcall"
 )
