@@ -1,6 +1,7 @@
 # rollcall: make run (local stack), make test (everything), make bench, make fuzz, make load.
-# Every target installs what it needs: Go modules, DynamoDB Local (Maven Central), the SES
-# emulator (npm) and the SAM CLI + cfn-lint (PyPI, in .venv).
+# Every target installs what it needs: Go modules, DynamoDB Local (Maven Central; or set
+# DYNAMODB_ENDPOINT, see the README), the SES emulator (npm) and the SAM CLI + cfn-lint (PyPI,
+# in .venv).
 
 SHELL := /bin/bash
 GO ?= go
@@ -11,6 +12,16 @@ export SAM_CLI_TELEMETRY := 0
 DDB_VERSION := 2.6.1
 DDB_LIB := .local/dynamodb/lib
 DDB_JAR := $(DDB_LIB)/DynamoDBLocal-$(DDB_VERSION).jar
+# DYNAMODB_ENDPOINT=http://host:port runs the local stack and the tests on a DynamoDB-compatible
+# endpoint you start yourself, and DynamoDB Local is neither downloaded nor started (see the
+# README's Local tools: its licence). make bench always uses DynamoDB Local.
+DYNAMODB_ENDPOINT ?=
+ifneq ($(DYNAMODB_ENDPOINT),)
+DDB_DEP :=
+export ROLLCALL_TEST_DYNAMODB_ENDPOINT := $(DYNAMODB_ENDPOINT)
+else
+DDB_DEP := $(DDB_JAR)
+endif
 EMQ_VERSION := 1.7.1
 EMQ_LIB := .local/elasticmq/lib
 EMQ_JAR := $(EMQ_LIB)/elasticmq-server_2.13-$(EMQ_VERSION).jar
@@ -24,12 +35,12 @@ PY_STAMP := $(VENV)/.installed
 # build-<LogicalId> with ARTIFACTS_DIR set).
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags="-s -w" -o $(ARTIFACTS_DIR)/bootstrap
 
-.PHONY: all deps browser go-deps run test test-go lint sam-validate deploy-check sam-build token invoke bench fuzz load clean reset-data build smoke smoke-local
+.PHONY: all deps browser go-deps dynamodb-moto run test test-go lint sam-validate deploy-check sam-build token invoke bench fuzz load clean reset-data build smoke smoke-local
 
 all: test
 
 ## deps: install everything the local stack and the tests need
-deps: go-deps $(DDB_JAR) $(EMQ_JAR) $(S3_BIN) $(SES_BIN) $(PY_STAMP) browser
+deps: go-deps $(DDB_DEP) $(EMQ_JAR) $(S3_BIN) $(SES_BIN) $(PY_STAMP) browser
 
 ## browser: headless Chromium for the invitation page's browser test (Debian's package)
 browser:
@@ -47,6 +58,13 @@ $(DDB_JAR): infra/dynamodb-local/pom.xml
 	@command -v mvn >/dev/null || { echo "Maven is required to fetch DynamoDB Local"; exit 1; }
 	mvn -q -B -f infra/dynamodb-local/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(DDB_LIB)
 	@touch $@
+
+## dynamodb-moto: moto's DynamoDB on DYNAMODB_PORT (default 8000), for DYNAMODB_ENDPOINT (own venv)
+MOTO_VENV := .local/moto-venv
+dynamodb-moto:
+	@test -x $(MOTO_VENV)/bin/pip || python3 -m venv $(MOTO_VENV)
+	$(MOTO_VENV)/bin/pip install -q --disable-pip-version-check -r infra/dynamodb-moto/requirements.txt
+	$(MOTO_VENV)/bin/python infra/dynamodb-moto/serve.py $(or $(DYNAMODB_PORT),8000)
 
 # ElasticMQ (the local SQS for roster jobs), from Maven Central like DynamoDB Local.
 $(EMQ_JAR): infra/elasticmq/pom.xml
@@ -71,7 +89,7 @@ $(PY_STAMP): infra/requirements.txt
 	@touch $@
 
 ## run: the API on http://127.0.0.1:$(PORT) with DynamoDB Local and the SES emulator
-run: go-deps $(DDB_JAR) $(EMQ_JAR) $(S3_BIN) $(SES_BIN)
+run: go-deps $(DDB_DEP) $(EMQ_JAR) $(S3_BIN) $(SES_BIN)
 	$(GO) run ./infra/local run
 
 ## token: a local bearer token, e.g. make token USERNAME=alice ADMIN=1
@@ -81,7 +99,7 @@ token:
 ## invoke: run one function in process on a sample event (the demo course and user that the
 ## samples name are created first if missing), e.g.
 ##   make invoke FN=BulkEnrollFunction EVENT=events/BulkEnrollFunction.json
-invoke: go-deps $(DDB_JAR) $(EMQ_JAR) $(S3_BIN) $(SES_BIN)
+invoke: go-deps $(DDB_DEP) $(EMQ_JAR) $(S3_BIN) $(SES_BIN)
 	@$(GO) run ./infra/local invoke $(FN) $(EVENT)
 
 ## test: unit + integration tests (DynamoDB Local, SES emulator), fuzz seeds, sam validate/build
@@ -174,7 +192,7 @@ smoke: go-deps
 	@test -n "$(API)" -a -n "$(TOKEN)" || { echo "usage: make smoke API=<ApiUrl output> TOKEN=<staff bearer token>"; exit 2; }
 	$(GO) run ./infra/smoke -api "$(API)" -token "$(TOKEN)"
 
-smoke-local: go-deps $(DDB_JAR) $(SES_BIN)
+smoke-local: go-deps $(DDB_DEP) $(SES_BIN)
 	$(GO) run ./infra/smoke
 
 ## schemathesis: fuzz the local stack against openapi.yaml (fresh in-memory services on free
@@ -188,5 +206,5 @@ schemathesis: deps
 ## and small overlapping bulk enrolls; p50/p90/p99 and errors per kind (LOAD_ARGS, e.g.
 ## "-clients 20 -duration 10s", or "-url http://127.0.0.1:3000" to target make run)
 LOAD_ARGS ?=
-load: go-deps $(DDB_JAR) $(SES_BIN)
+load: go-deps $(DDB_DEP) $(SES_BIN)
 	$(GO) run ./infra/load $(LOAD_ARGS)

@@ -79,7 +79,8 @@ type stack struct {
 }
 
 // startStack starts DynamoDB Local (persisted under .local/data/dynamodb) and the emulator, or
-// reuses them when their ports already answer, then creates the table and the mail templates.
+// reuses them when their ports already answer (or DynamoDB at DYNAMODB_ENDPOINT, if set), then
+// creates the table and the mail templates.
 func startStack(ctx context.Context, c *stackConfig) (*stack, error) {
 	s := &stack{stackConfig: c}
 	var wg sync.WaitGroup
@@ -87,6 +88,10 @@ func startStack(ctx context.Context, c *stackConfig) (*stack, error) {
 	wg.Add(4)
 	go func() {
 		defer wg.Done()
+		if ep := os.Getenv("DYNAMODB_ENDPOINT"); ep != "" {
+			s.ddb, ddbErr = localstack.UseDynamoDB(ctx, ep)
+			return
+		}
 		s.ddb, ddbErr = localstack.StartDynamoDBLocal(ctx, localstack.DynamoDBOptions{
 			Port: c.ddbPort, DataDir: filepath.Join(c.dataDir, "dynamodb"), Reuse: true,
 		})

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -85,6 +87,20 @@ func StartDynamoDBLocal(ctx context.Context, opts DynamoDBOptions) (*Service, er
 	logPath := filepath.Join(opts.DataDir, "dynamodb-local.log")
 	return launch(ctx, launchSpec{name: "dynamodb-local", title: "DynamoDB Local", logPath: logPath, argv: argv, env: childEnv(),
 		port: port, timeout: opts.StartTimeout, defaultTimeout: 60 * time.Second, probe: ProbeDynamoDB})
+}
+
+// UseDynamoDB is a DynamoDB endpoint someone else runs (DYNAMODB_ENDPOINT: a DynamoDB-compatible
+// emulator instead of DynamoDB Local), once it answers ListTables. It is never stopped.
+func UseDynamoDB(ctx context.Context, endpoint string) (*Service, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("DYNAMODB_ENDPOINT=%q is not an http(s) URL", endpoint)
+	}
+	if !ProbeDynamoDB(ctx, endpoint) {
+		return nil, fmt.Errorf("nothing answers as DynamoDB at DYNAMODB_ENDPOINT=%s", endpoint)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	return &Service{Name: "dynamodb", Endpoint: strings.TrimSuffix(endpoint, "/"), Port: port, Reused: true}, nil
 }
 
 // dynamoLibDir checks that DynamoDB Local and its natives are installed.

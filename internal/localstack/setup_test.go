@@ -135,6 +135,15 @@ func TestServicesReuseAndMissingDeps(t *testing.T) {
 	if localstack.ProbeSES(ctx, env.DynamoDBEndpoint) || localstack.ProbeDynamoDB(ctx, env.SESEndpoint) {
 		t.Error("probes confuse the services")
 	}
+	// DYNAMODB_ENDPOINT: someone else's DynamoDB, used once it answers, never stopped.
+	if svc, err := localstack.UseDynamoDB(ctx, env.DynamoDBEndpoint+"/"); err != nil || !svc.Reused || svc.Endpoint != env.DynamoDBEndpoint {
+		t.Errorf("use: %+v %v", svc, err)
+	}
+	for _, bad := range []string{env.SESEndpoint, "127.0.0.1:8000", "ftp://127.0.0.1:8000"} {
+		if _, err := localstack.UseDynamoDB(ctx, bad); err == nil {
+			t.Errorf("UseDynamoDB(%q) accepted something that is not DynamoDB", bad)
+		}
+	}
 
 	_, err = localstack.StartDynamoDBLocal(ctx, localstack.DynamoDBOptions{LibDir: t.TempDir(), DataDir: t.TempDir()})
 	if !localstack.IsMissingDeps(err) {
