@@ -258,8 +258,9 @@ func bulkCase(ctx context.Context, d *app.Deps, raw *rawLoop, staff rollcall.Act
 	// same writers, on the baseline table (which holds the items just written).
 	keys := make([]map[string]types.AttributeValue, 0, 2*n)
 	for _, id := range ids {
-		keys = append(keys, map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: dynamo.PersonPK(id)},
-			"SK": &types.AttributeValueMemberS{Value: "USER"}})
+		pk, sk := dynamo.PersonUserKey(id)
+		keys = append(keys, map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: pk},
+			"SK": &types.AttributeValueMemberS{Value: sk}})
 	}
 	for _, it := range items {
 		keys = append(keys, map[string]types.AttributeValue{"PK": it["PK"], "SK": it["SK"]})

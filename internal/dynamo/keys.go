@@ -131,6 +131,10 @@ func EnrollmentKey(id string) (pk, sk string) {
 // PersonPK is the partition of everything about one email.
 func PersonPK(email string) string { return pfxPerson + rollcall.PersonHash(email) }
 
+// PersonUserKey is the primary key of the user item in an email's partition (the account
+// behind that email, if any).
+func PersonUserKey(email string) (pk, sk string) { return PersonPK(email), skUser }
+
 // UserPK is the username-uniqueness item's partition.
 func UserPK(username string) string { return pfxUser + rollcall.NormalizeUsername(username) }
 

@@ -108,7 +108,8 @@ func (s *Store) GetUser(ctx context.Context, username string) (*rollcall.User, e
 }
 
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (*rollcall.User, error) {
-	it, err := s.get(ctx, PersonPK(email), skUser)
+	pk, sk := PersonUserKey(email)
+	it, err := s.get(ctx, pk, sk)
 	if err != nil {
 		return nil, fmt.Errorf("get user by email: %w", err)
 	}
