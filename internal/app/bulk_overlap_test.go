@@ -123,21 +123,3 @@ func TestBulkReadsEnrollmentsWhileResolving(t *testing.T) {
 		})
 	}
 }
-
-// bulkResults are a bulk answer's results in one course.
-func bulkResults(t *testing.T, r response, course string) []map[string]any {
-	t.Helper()
-	body, _ := r.json(t).(map[string]any)
-	courses, _ := body["courses"].(map[string]any)
-	c, _ := courses[course].(map[string]any)
-	list, _ := c["results"].([]any)
-	out := make([]map[string]any, 0, len(list))
-	for _, x := range list {
-		m, ok := x.(map[string]any)
-		if !ok {
-			t.Fatalf("result %v", x)
-		}
-		out = append(out, m)
-	}
-	return out
-}

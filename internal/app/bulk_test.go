@@ -378,7 +378,11 @@ func testBulkConcurrentRequestsSerialize(t *testing.T, alwaysLease bool) {
 	var beforeCohorts, afterCohorts [2]any
 	for i, r := range res {
 		mustStatus(t, r, http.StatusOK)
-		result := r.json(t).(map[string]any)["courses"].(map[string]any)[cohortCourse].(map[string]any)["results"].([]any)[0].(map[string]any)
+		results := bulkResults(t, r, cohortCourse)
+		if len(results) != 2 {
+			t.Fatalf("%d results, want 2 (one per identifier)", len(results))
+		}
+		result := results[0] // notEnrolled's
 		beforeCohorts[i] = result["before"].(map[string]any)["cohort"]
 		afterCohorts[i] = result["after"].(map[string]any)["cohort"]
 	}

@@ -219,3 +219,25 @@ func TestLinkBase(t *testing.T) {
 		t.Errorf("local: %q %v", got, err)
 	}
 }
+
+// bulkResults are a bulk answer's results in one course; an answer without that course's
+// results fails the test.
+func bulkResults(t *testing.T, r response, course string) []map[string]any {
+	t.Helper()
+	body, _ := r.json(t).(map[string]any)
+	courses, _ := body["courses"].(map[string]any)
+	c, _ := courses[course].(map[string]any)
+	list, ok := c["results"].([]any)
+	if !ok {
+		t.Fatalf("no results for %s in %s", course, r.Body)
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, x := range list {
+		m, ok := x.(map[string]any)
+		if !ok {
+			t.Fatalf("result %v", x)
+		}
+		out = append(out, m)
+	}
+	return out
+}

@@ -130,7 +130,7 @@ func TestStoreOutageMidRequestThenRetry(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	mustStatus(t, r, http.StatusOK)
-	res := r.json(t).(map[string]any)["courses"].(map[string]any)[courseKey].(map[string]any)["results"].([]any)
+	res := bulkResults(t, r, courseKey)
 	if len(res) != len(ids) {
 		t.Fatalf("%d results", len(res))
 	}
