@@ -32,12 +32,15 @@ type stackConfig struct {
 	tpl       *samtemplate.Template
 	tableName string
 	ddbPort   int
-	sesPort   int
-	sqsPort   int
-	s3Port    int
-	apiPort   int
-	dataDir   string // .local/data: dynamodb/ (database + log), ses/ (log), streams/ (checkpoints)
-	log       *slog.Logger
+	// ddbEndpoint (DYNAMODB_ENDPOINT) is a DynamoDB someone else runs, used instead of
+	// starting DynamoDB Local.
+	ddbEndpoint string
+	sesPort     int
+	sqsPort     int
+	s3Port      int
+	apiPort     int
+	dataDir     string // .local/data: dynamodb/ (database + log), ses/ (log), streams/ (checkpoints)
+	log         *slog.Logger
 }
 
 func loadStackConfig(log *slog.Logger) (*stackConfig, error) {
@@ -52,6 +55,7 @@ func loadStackConfig(log *slog.Logger) (*stackConfig, error) {
 	c := &stackConfig{root: filepath.Dir(tplPath), tpl: tpl, log: log}
 	c.dataDir = filepath.Join(c.root, ".local", "data")
 	c.tableName = envOr("TABLE_NAME", "rollcall-local")
+	c.ddbEndpoint = envOr("DYNAMODB_ENDPOINT", "")
 	for _, p := range []struct {
 		env string
 		def int
@@ -88,8 +92,8 @@ func startStack(ctx context.Context, c *stackConfig) (*stack, error) {
 	wg.Add(4)
 	go func() {
 		defer wg.Done()
-		if ep := os.Getenv("DYNAMODB_ENDPOINT"); ep != "" {
-			s.ddb, ddbErr = localstack.UseDynamoDB(ctx, ep)
+		if c.ddbEndpoint != "" {
+			s.ddb, ddbErr = localstack.UseDynamoDB(ctx, c.ddbEndpoint)
 			return
 		}
 		s.ddb, ddbErr = localstack.StartDynamoDBLocal(ctx, localstack.DynamoDBOptions{
